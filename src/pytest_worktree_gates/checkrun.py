@@ -1,0 +1,220 @@
+"""Run configured checks (ruff, mypy, ...) as background processes and count their errors.
+
+A gate starts its checks when the test session starts and collects them when it ends, so they
+cost wall time only when they outlast the tests. Known tools are asked for machine-readable
+output (and never to rewrite files), so an error count is a count, not a guess from exit codes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import IO
+
+from pytest_worktree_gates import git
+from pytest_worktree_gates.config import Check
+from pytest_worktree_gates.errors import GatesError
+from pytest_worktree_gates.gates.model import CheckFacts
+
+OUTPUT_TAIL = 40  # lines of a failing check's output kept for the report
+
+
+# A parser turns a tool's stdout into its findings, one readable line each, or None when the
+# output is not what the tool promised (a crash): then the exit code decides.
+Findings = Callable[[str], "list[str] | None"]
+
+
+def _ruff_json(output: str) -> list[str] | None:
+    try:
+        data = json.loads(output)
+    except ValueError:
+        return None
+    if not isinstance(data, list):
+        return None
+    return [
+        f"{item.get('filename')}:{item.get('location', {}).get('row')}: "
+        f"{item.get('code')} {item.get('message')}"
+        for item in data
+        if isinstance(item, dict)
+    ]
+
+
+def _mypy_json(output: str) -> list[str] | None:
+    findings = []
+    for line in output.splitlines():
+        try:
+            message = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(message, dict) and message.get("severity") == "error":
+            code = f"  [{message['code']}]" if message.get("code") else ""
+            where = f"{message.get('file')}:{message.get('line')}"
+            findings.append(f"{where}: {message.get('message')}{code}")
+    return findings
+
+
+def _lines_starting(prefix: str) -> Findings:
+    def findings(output: str) -> list[str] | None:
+        return [line for line in output.splitlines() if line.lower().startswith(prefix)]
+
+    return findings
+
+
+def _reformat(output: str) -> list[str] | None:
+    """ruff format --check and black --check: one finding per file they would reformat."""
+    named = [
+        line
+        for line in output.splitlines()
+        if line.lower().startswith("would reformat") or line.lstrip().startswith("--> ")
+    ]
+    if match := re.search(r"(\d+) files? would be reformatted", output):
+        count = int(match.group(1))
+        return named[:count] + ["would reformat"] * (count - len(named))
+    return named
+
+
+@dataclass(frozen=True)
+class Tool:
+    """How to ask one known tool for a check-only, machine-readable run."""
+
+    flags: tuple[str, ...]
+    findings: Findings
+    unless: str = ""  # the user already chose this flag: respect it
+
+
+TOOLS: dict[tuple[str, ...], Tool] = {
+    ("ruff", "check"): Tool(("--no-fix", "--output-format=json"), _ruff_json, "--output"),
+    ("ruff", "format"): Tool(("--check",), _reformat),
+    ("mypy",): Tool(("-O", "json"), _mypy_json, "-O"),
+    ("black",): Tool(("--check",), _reformat),
+    ("isort",): Tool(("--check-only",), _lines_starting("error:")),
+}
+
+
+def _tool(argv: Sequence[str]) -> Tool | None:
+    name = Path(argv[0]).name
+    return TOOLS.get((name, argv[1]) if len(argv) > 1 else (name,)) or TOOLS.get((name,))
+
+
+def search_path() -> str:
+    """PATH with this interpreter's scripts dir first: a venv's tools work unactivated."""
+    return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
+
+def command(check: Check, files: Sequence[str]) -> list[str]:
+    """The argv of a check-only run of ``check`` on ``files``."""
+    argv: list[str] = []
+    for word in shlex.split(check.run):
+        if word == "{files}":
+            argv.extend(files)
+        else:
+            argv.append(word.replace("{files}", " ".join(files)))
+    tool = _tool(argv)
+    if tool and not (tool.unless and any(arg.startswith(tool.unless) for arg in argv)):
+        insert_at = 2 if len(argv) > 1 and argv[1] in ("check", "format") else 1
+        argv[insert_at:insert_at] = [flag for flag in tool.flags if flag not in argv]
+    return argv
+
+
+def require_tool(check: Check) -> str:
+    """The absolute path of the check's program, or one error naming it and the install."""
+    program = shlex.split(check.run)[0]
+    found = shutil.which(program, path=search_path())
+    if found is None:
+        raise GatesError(
+            f"check {check.name!r}: command {program!r} not found; install it "
+            f"(for example `pip install {program}`) or change "
+            f"[tool.worktree-gates.checks.{check.name}] run"
+        )
+    return found
+
+
+def matches(name: str, globs: Sequence[str]) -> bool:
+    """Does a repo-relative path match a check's globs (anywhere in the tree)?"""
+    base = name.rsplit("/", 1)[-1]
+    return any(fnmatchcase(name, glob) or fnmatchcase(base, glob) for glob in globs)
+
+
+def project_files(root: Path, globs: Sequence[str]) -> list[str]:
+    """The files a gate checks: tracked ones in a repo, else every matching file."""
+    if git.find_repo(root) is not None:
+        return [name for name in git.tracked_files(root, globs) if matches(name, globs)]
+    skip = {".git", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".nox"}
+    found = []
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root)
+        if path.is_file() and not skip & set(relative.parts):
+            name = relative.as_posix()
+            if matches(name, globs):
+                found.append(name)
+    return found
+
+
+class RunningCheck:
+    """A check started in the background; ``finish`` waits and counts its errors."""
+
+    def __init__(self, check: Check, root: Path, files: Sequence[str]) -> None:
+        self.check = check
+        self.files = len(files)
+        self.argv = command(check, files)
+        self.display = check.run.replace("{files}", f"<{len(files)} files>")
+        # Files, not pipes: a chatty tool must never block on a full pipe we read only later.
+        self._output: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
+        self._errors: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
+        self._process: subprocess.Popen[bytes] | None = None
+        if files:
+            env = git.clean_env()
+            env["PATH"] = search_path()
+            self._process = subprocess.Popen(
+                self.argv, cwd=root, stdout=self._output, stderr=self._errors, env=env
+            )
+
+    def finish(self) -> CheckFacts:
+        if self._process is None:  # nothing to check is not a failure
+            return CheckFacts(self.check.name, self.display, 0, 0, "", 0)
+        returncode = self._process.wait()
+        output, diagnostics = (self._read(stream) for stream in (self._output, self._errors))
+        tool = _tool(self.argv)
+        # Parsed from stdout alone: warnings on stderr must not break the JSON parse.
+        findings = tool.findings(output) if tool else None
+        if not findings:
+            # No parsed finding: a failing exit is one error (a crash, a bad flag, a tool we
+            # cannot parse), shown with what the tool printed.
+            text = (output + "\n" + diagnostics).strip()
+            findings = text.splitlines()[-OUTPUT_TAIL:] or ["(no output)"] if returncode else []
+            errors = int(returncode != 0)
+        else:
+            errors = len(findings)
+        tail = "\n".join(findings[:OUTPUT_TAIL])
+        return CheckFacts(self.check.name, self.display, returncode, errors, tail, self.files)
+
+    @staticmethod
+    def _read(stream: IO[bytes]) -> str:
+        stream.seek(0)
+        text = stream.read().decode(errors="replace")
+        stream.close()
+        return text
+
+    def kill(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+        self._output.close()
+        self._errors.close()
+
+
+def start(checks: Sequence[Check], root: Path) -> list[RunningCheck]:
+    """Start every check at once; tools are looked up first so a missing one fails fast."""
+    for check in checks:
+        require_tool(check)
+    return [RunningCheck(check, root, project_files(root, check.files)) for check in checks]

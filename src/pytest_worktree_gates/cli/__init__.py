@@ -1,0 +1,37 @@
+"""``worktree-gates VERB``: one module per verb, each with ``add_parser`` and ``run``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from pytest_worktree_gates import __version__
+from pytest_worktree_gates.cli import baseline, gate, status
+from pytest_worktree_gates.errors import GatesError
+
+VERBS = (gate, status, baseline)
+
+EXIT_USER_ERROR = 2  # as argparse exits on a bad command line
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="worktree-gates",
+        description="Enforced gates for the git worktree-per-feature workflow.",
+    )
+    top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    verbs = top.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for verb in VERBS:
+        verb.add_parser(verbs)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except GatesError as error:
+        print(f"worktree-gates: error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    return code

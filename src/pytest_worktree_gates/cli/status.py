@@ -1,0 +1,69 @@
+"""``worktree-gates status``: the state of every gate for the current tree."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from pytest_worktree_gates import git, state
+from pytest_worktree_gates.cli.context import Context, here
+
+
+def add_parser(verbs: Any) -> None:
+    status = verbs.add_parser(
+        "status",
+        help="show the gates of the current tree",
+        description="Show, for each configured gate, whether it passed or failed for the "
+        "current tree (from the ledger), is stale (last run on another tree or configuration) "
+        "or is pending (never run in this worktree).",
+    )
+    status.add_argument("--json", action="store_true", help="one JSON report per gate")
+    status.set_defaults(run=run)
+
+
+@dataclass(frozen=True)
+class GateState:
+    gate: str
+    state: str  # passed | failed | stale | pending
+    report: dict[str, Any] | None
+
+    def to_json(self, tree: str | None) -> dict[str, Any]:
+        if self.report is not None and self.state in ("passed", "failed"):
+            return {**self.report, "state": self.state}
+        return {"gate": self.gate, "state": self.state, "passed": False, "tree": tree}
+
+
+def gate_states(context: Context, tree: str | None) -> list[GateState]:
+    worktree = str(context.repo.git_dir)
+    key = context.config.digest()
+    states = []
+    with state.connect(context.repo.state_dir) as connection:
+        for name in context.config.gates:
+            verdict = state.lookup(connection, name, tree, key) if tree else None
+            if verdict is not None:
+                states.append(
+                    GateState(name, "passed" if verdict.passed else "failed", verdict.report)
+                )
+            elif state.latest(connection, name, worktree) is not None:
+                states.append(GateState(name, "stale", None))
+            else:
+                states.append(GateState(name, "pending", None))
+    return states
+
+
+def run(args: argparse.Namespace) -> int:
+    context = here()
+    tree = git.clean_tree(context.repo.root)
+    states = gate_states(context, tree)
+    if args.json:
+        print(json.dumps([item.to_json(tree) for item in states], indent=2))
+        return 0
+    shown = f"tree {tree[:12]}" if tree else "uncommitted changes (no verdict can be recorded)"
+    print(f"{context.repo.root}: {shown}")
+    width = max(len(item.gate) for item in states)
+    for item in states:
+        hint = "" if item.state == "passed" else f"  -> worktree-gates gate run {item.gate}"
+        print(f"  {item.gate.ljust(width)}  {item.state}{hint}")
+    return 0

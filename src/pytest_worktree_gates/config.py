@@ -1,0 +1,396 @@
+"""Load ``[tool.worktree-gates]`` from pyproject.toml into frozen, typed dataclasses.
+
+Every key has a default (the seed workflow of DESIGN.md), so a project with no section at all
+works. Anything we do not understand is refused with one :class:`ConfigError` that names the
+file, the dotted key and what is allowed: a silently ignored typo in a gate would let a bad
+change through.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pytest_worktree_gates.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+SECTION = "tool.worktree-gates"
+STAGES = ("pre-commit", "pre-push", "manual")
+BACKENDS = ("auto", "docker", "local", "external")
+ENGINES = ("postgres", "mysql", "redis")
+PRESETS = ("ruff", "classic", "none")
+
+
+@dataclass(frozen=True)
+class Check:
+    """A named step (formatter, linter, type checker) shared by hooks and gates."""
+
+    name: str
+    run: str
+    fixes: bool = False
+    stage: str = "pre-commit"
+    files: tuple[str, ...] = ("*.py",)
+
+
+@dataclass(frozen=True)
+class Gate:
+    """What one gate demands: which tests, whether coverage counts, which checks."""
+
+    name: str
+    tests: str = ""
+    coverage: bool = False
+    checks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A workflow variant: the gates a merge demands and how many reviewers."""
+
+    name: str
+    gates: tuple[str, ...]
+    approvals: int = 1
+    architecture_note: bool = False
+
+
+@dataclass(frozen=True)
+class CoverageConfig:
+    source: tuple[str, ...] = ()
+    fail_under: float = 80.0
+    diff_fail_under: float = 0.0
+    branch: bool = False
+    paths: tuple[tuple[str, float], ...] = ()
+    baseline: str = ".worktree-gates-baseline.json"
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    name: str
+    image: str = ""
+    database: str = "app"
+    url: str = ""
+    setup: tuple[str, ...] = ()
+    fingerprint: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class DatabasesConfig:
+    backend: str = "auto"
+    engines: tuple[EngineConfig, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None
+    root: Path
+    main_branch: str = "main"
+    worktrees_dir: str = ".worktrees"
+    branch_prefix: str = "feature/"
+    variant: str = "standard"
+    coverage: CoverageConfig = field(default_factory=CoverageConfig)
+    checks: Mapping[str, Check] = field(default_factory=dict)
+    gates: Mapping[str, Gate] = field(default_factory=dict)
+    variants: Mapping[str, Variant] = field(default_factory=dict)
+    databases: DatabasesConfig = field(default_factory=DatabasesConfig)
+
+    def gate(self, name: str) -> Gate:
+        try:
+            return self.gates[name]
+        except KeyError:
+            known = ", ".join(sorted(self.gates))
+            raise ConfigError(
+                f"unknown gate {name!r}; configured gates: {known} "
+                f"(add [{SECTION}.gates.{name}] to define it)"
+            ) from None
+
+    def digest(self) -> str:
+        """A stable hash of everything besides the tree that can change a gate's verdict.
+
+        The plugin's version is part of it: a new release may judge the same tree differently.
+        """
+        from pytest_worktree_gates import __version__
+
+        data = dataclasses.asdict(self)
+        data.pop("path")
+        data.pop("root")
+        blob = json.dumps([__version__, data], sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+PRESET_CHECKS: dict[str, dict[str, Check]] = {
+    "ruff": {
+        "format": Check("format", "ruff format {files}", fixes=True),
+        "lint": Check("lint", "ruff check {files}"),
+        "types": Check("types", "mypy {files}", stage="pre-push"),
+    },
+    "classic": {
+        "format": Check("format", "black {files}", fixes=True),
+        "imports": Check("imports", "isort {files}", fixes=True),
+        "lint": Check("lint", "ruff check {files}"),
+        "types": Check("types", "mypy {files}", stage="pre-push"),
+    },
+    "none": {},
+}
+
+DEFAULT_GATES = {
+    "unit": Gate("unit", tests="not integration", coverage=True, checks=("lint", "types")),
+    "integration": Gate("integration", tests="integration"),
+    "final": Gate("final", tests="", coverage=True, checks=("lint", "types")),
+}
+
+DEFAULT_VARIANTS = {
+    "standard": Variant("standard", ("unit", "integration", "final")),
+    "full": Variant("full", ("unit", "integration", "final"), architecture_note=True),
+    "hotfix": Variant("hotfix", ("unit", "final")),
+}
+
+T = TypeVar("T")
+
+
+class _Reader:
+    """Pops typed values out of one TOML table and reports leftovers as unknown keys."""
+
+    def __init__(self, file: Path | None, dotted: str, table: Any) -> None:
+        self.file = file
+        self.dotted = dotted
+        if not isinstance(table, dict):
+            self.fail(dotted, f"must be a table, got {_show(table)}")
+        self.table: dict[str, Any] = dict(table)
+
+    def fail(self, key: str, message: str) -> None:
+        where = str(self.file) if self.file else "pyproject.toml"
+        raise ConfigError(f"{where}: {key}: {message}")
+
+    def key(self, name: str) -> str:
+        return f"{self.dotted}.{name}"
+
+    def get(self, name: str, kind: type[T] | tuple[type, ...], default: T, what: str) -> T:
+        if name not in self.table:
+            return default
+        value = self.table.pop(name)
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        # bool is an int in Python; a threshold of `true` is a typo, not 1 %.
+        if isinstance(value, bool) and bool not in kinds:
+            self.fail(self.key(name), f"expected {what}, got {_show(value)}")
+        if not isinstance(value, kinds):
+            self.fail(self.key(name), f"expected {what}, got {_show(value)}")
+        result: T = value
+        return result
+
+    def percent(self, name: str, default: float) -> float:
+        value = float(self.get(name, (int, float), default, "a number from 0 to 100"))
+        if not 0 <= value <= 100:
+            self.fail(self.key(name), f"expected a number from 0 to 100, got {_show(value)}")
+        return value
+
+    def strings(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        value = self.get(name, list, list(default), "a list of strings")
+        if not all(isinstance(item, str) for item in value):
+            self.fail(self.key(name), f"expected a list of strings, got {_show(value)}")
+        return tuple(value)
+
+    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
+        value = self.get(name, str, default, "one of " + ", ".join(allowed))
+        if value not in allowed:
+            self.fail(self.key(name), f"expected one of {', '.join(allowed)}, got {_show(value)}")
+        return value
+
+    def sub(self, name: str) -> _Reader:
+        return _Reader(self.file, self.key(name), self.table.pop(name, {}))
+
+    def done(self) -> None:
+        for name in self.table:
+            self.fail(self.key(name), "unknown key")
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    return repr(value)
+
+
+def find_pyproject(start: Path) -> Path | None:
+    """The nearest pyproject.toml at or above ``start``."""
+    for folder in (start, *start.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            document: dict[str, Any] = tomllib.load(handle)
+            return document
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: invalid TOML: {error}") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
+
+
+def load(start: Path) -> Config:
+    """Find and load the configuration that applies to ``start`` (a directory)."""
+    path = find_pyproject(start.resolve())
+    if path is None:
+        return parse({}, None, start.resolve())
+    return parse(read_toml(path), path, path.parent)
+
+
+def parse(document: dict[str, Any], path: Path | None, root: Path) -> Config:
+    section = document.get("tool", {}).get("worktree-gates", {})
+    top = _Reader(path, SECTION, section)
+    main_branch = top.get("main-branch", str, "main", "a branch name")
+    worktrees_dir = top.get("worktrees-dir", str, ".worktrees", "a directory path")
+    branch_prefix = top.get("branch-prefix", str, "feature/", "a branch name prefix")
+    variant = top.get("variant", str, "standard", "a variant name")
+    coverage = _coverage(top.sub("coverage"), document, root)
+    checks = _checks(top.sub("checks"))
+    gates = _gates(top.sub("gates"), checks)
+    variants = _variants(top.sub("variants"), gates)
+    databases = _databases(top.sub("databases"))
+    top.done()
+    if variant not in variants:
+        top.fail(top.key("variant"), f"expected one of {', '.join(variants)}, got {variant!r}")
+    return Config(
+        path=path,
+        root=root,
+        main_branch=main_branch,
+        worktrees_dir=worktrees_dir,
+        branch_prefix=branch_prefix,
+        variant=variant,
+        coverage=coverage,
+        checks=checks,
+        gates=gates,
+        variants=variants,
+        databases=databases,
+    )
+
+
+def _coverage(reader: _Reader, document: dict[str, Any], root: Path) -> CoverageConfig:
+    source = reader.strings("source", ()) or _default_source(document, root)
+    fail_under = reader.percent("fail-under", 80.0)
+    diff_fail_under = reader.percent("diff-fail-under", 0.0)
+    branch = reader.get("branch", bool, False, "true or false")
+    paths_reader = reader.sub("paths")
+    paths = tuple(
+        (glob, paths_reader.percent(glob, 0.0)) for glob in sorted(dict(paths_reader.table))
+    )
+    baseline = reader.get("baseline", str, ".worktree-gates-baseline.json", "a file path")
+    reader.done()
+    return CoverageConfig(source, fail_under, diff_fail_under, branch, paths, baseline)
+
+
+def _default_source(document: dict[str, Any], root: Path) -> tuple[str, ...]:
+    """[tool.coverage.run] source, else the project's top-level packages."""
+    run = document.get("tool", {}).get("coverage", {}).get("run", {})
+    source = run.get("source") if isinstance(run, dict) else None
+    if isinstance(source, list) and all(isinstance(item, str) for item in source):
+        return tuple(source)
+    base = root / "src" if (root / "src").is_dir() else root
+    skip = {"tests", "test", "docs", "examples", "bench", "scripts"}
+    packages = sorted(
+        child.name
+        for child in base.iterdir()
+        if child.is_dir() and (child / "__init__.py").is_file() and child.name not in skip
+    )
+    return tuple(packages)
+
+
+def _checks(reader: _Reader) -> dict[str, Check]:
+    preset = reader.choice("preset", "ruff", PRESETS)
+    checks = dict(PRESET_CHECKS[preset])
+    for name in sorted(dict(reader.table)):
+        step = reader.sub(name)
+        base = checks.get(name)
+        if base is None and "run" not in step.table:
+            step.fail(step.key("run"), "missing: a new check needs a command to run")
+        base = base or Check(name, "")
+        checks[name] = Check(
+            name=name,
+            run=step.get("run", str, base.run, "a command line"),
+            fixes=step.get("fixes", bool, base.fixes, "true or false"),
+            stage=step.choice("stage", base.stage, STAGES),
+            files=step.strings("files", base.files),
+        )
+        step.done()
+    reader.done()
+    return checks
+
+
+def _gates(reader: _Reader, checks: Mapping[str, Check]) -> dict[str, Gate]:
+    gates = dict(DEFAULT_GATES)
+    for name in sorted(dict(reader.table)):
+        table = reader.sub(name)
+        base = gates.get(name, Gate(name))
+        chosen = table.strings("checks", base.checks)
+        for check in chosen:
+            if check not in checks:
+                known = ", ".join(sorted(checks)) or "none"
+                table.fail(table.key("checks"), f"unknown check {check!r}; defined checks: {known}")
+        gates[name] = Gate(
+            name=name,
+            tests=table.get("tests", str, base.tests, "a -m marker expression"),
+            coverage=table.get("coverage", bool, base.coverage, "true or false"),
+            checks=chosen,
+        )
+        table.done()
+    reader.done()
+    return gates
+
+
+def _variants(reader: _Reader, gates: Mapping[str, Gate]) -> dict[str, Variant]:
+    variants = dict(DEFAULT_VARIANTS)
+    for name in sorted(dict(reader.table)):
+        table = reader.sub(name)
+        base = variants.get(name, Variant(name, ()))
+        chosen = table.strings("gates", base.gates)
+        for gate in chosen:
+            if gate not in gates:
+                known = ", ".join(sorted(gates))
+                table.fail(table.key("gates"), f"unknown gate {gate!r}; defined gates: {known}")
+        approvals = table.get("approvals", int, base.approvals, "a whole number of reviewers")
+        if approvals < 0:
+            table.fail(table.key("approvals"), f"expected 0 or more, got {approvals}")
+        note = table.get("architecture-note", bool, base.architecture_note, "true or false")
+        variants[name] = Variant(name, chosen, approvals, note)
+        table.done()
+    reader.done()
+    return variants
+
+
+def _databases(reader: _Reader) -> DatabasesConfig:
+    backend = reader.choice("backend", "auto", BACKENDS)
+    engines = []
+    for name in sorted(dict(reader.table)):
+        if name not in ENGINES:
+            reader.fail(reader.key(name), f"unknown engine; expected one of {', '.join(ENGINES)}")
+        table = reader.sub(name)
+        env = table.sub("env")
+        pairs = tuple((key, env.get(key, str, "", "a template")) for key in sorted(env.table))
+        engines.append(
+            EngineConfig(
+                name=name,
+                image=table.get("image", str, "", "an image reference"),
+                database=table.get("database", str, "app", "a database name"),
+                url=table.get("url", str, "", "a server URL"),
+                setup=table.strings("setup", ()),
+                fingerprint=table.strings("fingerprint", ()),
+                env=pairs,
+            )
+        )
+        table.done()
+    reader.done()
+    return DatabasesConfig(backend, tuple(engines))

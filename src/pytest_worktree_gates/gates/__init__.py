@@ -1,0 +1,1 @@
+"""Gate evaluation: facts in, verdict out."""

@@ -1,0 +1,167 @@
+"""Repo facts behind one small API, read with git plumbing.
+
+Plumbing commands are cheaper than a GitPython ``Repo`` for the handful of facts a gate needs,
+and every child gets a clean environment: a gate run from inside a git hook must not inherit
+``GIT_DIR`` or ``GIT_INDEX_FILE`` and read the wrong repository or index.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from pytest_worktree_gates.errors import GitError
+
+# Variables a git hook exports that would redirect a child git to another repo or index.
+REPO_VARIABLES = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_COMMON_DIR",
+    "GIT_PREFIX",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_NAMESPACE",
+    "GIT_QUARANTINE_PATH",
+)
+
+
+def clean_env(keep: Iterable[str] = (), base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a child process, without git's repo variables unless kept."""
+    env = dict(os.environ if base is None else base)
+    for name in REPO_VARIABLES:
+        if name not in keep:
+            env.pop(name, None)
+    return env
+
+
+def run(args: list[str], cwd: Path, *, check: bool = True) -> str:
+    """Run ``git ARGS`` in ``cwd`` and return its stdout; a failure becomes a GitError."""
+    try:
+        done = subprocess.run(
+            ["git", "-c", "core.quotePath=false", *args],
+            cwd=cwd,
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise GitError("git is not installed; install git and try again") from None
+    if check and done.returncode != 0:
+        message = done.stderr.strip().splitlines()
+        raise GitError(f"git {' '.join(args)} failed: {message[-1] if message else 'no output'}")
+    return done.stdout
+
+
+@dataclass(frozen=True)
+class Repo:
+    """One worktree of a repository: where its files are and where its git data lives."""
+
+    root: Path
+    git_dir: Path
+    common_dir: Path
+
+    @property
+    def state_dir(self) -> Path:
+        """Shared by every worktree of the repo."""
+        return self.common_dir / "worktree-gates"
+
+
+def find_repo(path: Path) -> Repo | None:
+    """The worktree that contains ``path``, or None outside a git work tree."""
+    try:
+        out = run(
+            ["rev-parse", "--show-toplevel", "--absolute-git-dir", "--git-common-dir"], cwd=path
+        )
+    except GitError:
+        return None
+    lines = out.splitlines()
+    if len(lines) != 3:
+        return None
+    root, git_dir, common = (Path(line) for line in lines)
+    if not common.is_absolute():
+        common = (path / common).resolve()
+    return Repo(root=root, git_dir=git_dir, common_dir=common.resolve())
+
+
+def is_clean(root: Path) -> bool:
+    """No staged, unstaged or untracked (and not ignored) change."""
+    return run(["status", "--porcelain", "--untracked-files=normal"], cwd=root).strip() == ""
+
+
+def head_tree(root: Path) -> str | None:
+    out = run(["rev-parse", "--verify", "--quiet", "HEAD^{tree}"], cwd=root, check=False)
+    return out.strip() or None
+
+
+def clean_tree(root: Path) -> str | None:
+    """The tree hash of HEAD when the working tree equals it exactly, else None."""
+    return head_tree(root) if is_clean(root) else None
+
+
+def resolve_commit(root: Path, ref: str) -> str:
+    out = run(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], cwd=root, check=False)
+    if not out.strip():
+        raise GitError(f"unknown git ref {ref!r}; check the name with `git branch -a`")
+    return out.strip()
+
+
+def merge_base(root: Path, ref: str) -> str:
+    """The commit where HEAD forked from ``ref``: the base of "changed lines"."""
+    commit = resolve_commit(root, ref)
+    if head_tree(root) is None:
+        raise GitError("HEAD has no commit yet; commit once before measuring changed lines")
+    out = run(["merge-base", "HEAD", commit], cwd=root, check=False)
+    if not out.strip():
+        raise GitError(f"HEAD and {ref!r} share no history; pass --gates-base=REF")
+    return out.strip()
+
+
+def changed_lines(root: Path, base: str) -> dict[str, set[int]]:
+    """Lines added or changed in the working tree (staged and unstaged) since ``base``."""
+    diff = run(
+        ["diff", "--no-color", "--no-ext-diff", "--unified=0", "--src-prefix=a/",
+         "--dst-prefix=b/", base, "--"],
+        cwd=root,
+    )  # fmt: skip
+    return parse_unified_diff(diff)
+
+
+HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@")
+
+
+def parse_unified_diff(diff: str) -> dict[str, set[int]]:
+    """Map each file of a ``-U0`` diff to the line numbers its new side adds."""
+    changed: dict[str, set[int]] = {}
+    current: set[int] | None = None
+    for line in diff.splitlines():
+        if line.startswith("+++ "):
+            target = _unquote(line[4:])
+            current = None if target == "/dev/null" else changed.setdefault(target[2:], set())
+        elif line.startswith("@@") and current is not None:
+            match = HUNK.match(line)
+            if match:
+                start, count = int(match.group(1)), int(match.group(2) or "1")
+                current.update(range(start, start + count))
+    return {path: lines for path, lines in changed.items() if lines}
+
+
+def _unquote(name: str) -> str:
+    """Undo git's C-style quoting of unusual file names."""
+    name = name.rstrip("\t")
+    if not (name.startswith('"') and name.endswith('"')):
+        return name
+    raw = name[1:-1].encode("latin-1", "backslashreplace").decode("unicode_escape")
+    return raw.encode("latin-1").decode("utf-8", "replace")
+
+
+def tracked_files(root: Path, globs: Iterable[str]) -> list[str]:
+    """Tracked files matching any of ``globs`` (matched anywhere in the tree)."""
+    patterns = [f":(glob)**/{glob}" for glob in globs]
+    out = run(["ls-files", "-z", "--", *patterns], cwd=root)
+    return [name for name in out.split("\0") if name]
