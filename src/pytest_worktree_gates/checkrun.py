@@ -165,6 +165,7 @@ class RunningCheck:
 
     def __init__(self, check: Check, root: Path, files: Sequence[str]) -> None:
         self.check = check
+        self.root = root
         self.files = len(files)
         self.argv = command(check, files)
         self.display = check.run.replace("{files}", f"<{len(files)} files>")
@@ -195,7 +196,9 @@ class RunningCheck:
             errors = int(returncode != 0)
         else:
             errors = len(findings)
-        tail = "\n".join(findings[:OUTPUT_TAIL])
+        # Tools that print absolute paths are shown relative to the project, like the others.
+        prefix = f"{self.root}{os.sep}"
+        tail = "\n".join(line.replace(prefix, "") for line in findings[:OUTPUT_TAIL])
         return CheckFacts(self.check.name, self.display, returncode, errors, tail, self.files)
 
     @staticmethod
