@@ -153,6 +153,14 @@ def test_config_hash_follows_the_config(tmp_path: Path) -> None:
             "databases.oracle: unknown engine; expected one of postgres, mysql, redis",
         ),
         (
+            "[tool.worktree-gates.checks.lint]\nrun = 'ruff check {paths}'\n",
+            "checks.lint.run: unknown placeholder {paths}; only {files} is known",
+        ),
+        (
+            "[tool.worktree-gates.checks.lint]\nrun = 'ruff check {files'\n",
+            "checks.lint.run: unknown placeholder {<unbalanced brace>}",
+        ),
+        (
             "[tool.worktree-gates.gates.unit]\ntests = ['a']\n",
             "gates.unit.tests: expected a -m marker expression, got ['a']",
         ),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import string
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -318,9 +319,17 @@ def _checks(reader: _Reader) -> dict[str, Check]:
         if base is None and "run" not in step.table:
             step.fail(step.key("run"), "missing: a new check needs a command to run")
         base = base or Check(name, "")
+        run = step.get("run", str, base.run, "a command line")
+        try:
+            fields = {part[1] for part in string.Formatter().parse(run) if part[1] is not None}
+        except ValueError:
+            fields = {"<unbalanced brace>"}
+        if fields - {"files"}:
+            unknown = ", ".join(f"{{{name}}}" for name in sorted(fields - {"files"}))
+            step.fail(step.key("run"), f"unknown placeholder {unknown}; only {{files}} is known")
         checks[name] = Check(
             name=name,
-            run=step.get("run", str, base.run, "a command line"),
+            run=run,
             fixes=step.get("fixes", bool, base.fixes, "true or false"),
             stage=step.choice("stage", base.stage, STAGES),
             files=step.strings("files", base.files),

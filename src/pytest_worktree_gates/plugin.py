@@ -40,6 +40,7 @@ class GateSetup:
     reports: list[tuple[str, Path]]
     repo: git.Repo | None
     base: str | None  # merge-base commit for changed lines, when diff coverage is on
+    baseline: dict[str, int] | None  # the ratchet's allowances, when a baseline exists
     narrowed: bool = False
 
 
@@ -103,6 +104,12 @@ def pytest_load_initial_conftests(
 
 def _prepare(early_config: pytest.Config, options: Any) -> GateSetup:
     loaded = load(early_config.rootpath)
+    if options.gates not in loaded.gates and Path(options.gates).exists():
+        # `--gates tests/` reads "tests/" as the gate's name, as `--cov tests/` would.
+        raise GatesError(
+            f"--gates took {options.gates!r} as a gate name; write `--gates=GATE` "
+            f"(for example `pytest --gates=unit {options.gates}`)"
+        )
     gate = loaded.gate(options.gates)
     report_targets = [reports.parse_report_option(value) for value in options.gates_report]
     repo = git.find_repo(loaded.root)
@@ -118,7 +125,8 @@ def _prepare(early_config: pytest.Config, options: Any) -> GateSetup:
     if not hasattr(early_config, "workerinput"):
         for name in gate.checks:
             checkrun.require_tool(loaded.checks[name])
-    return GateSetup(loaded, gate, report_targets, repo, base)
+    baseline = read_baseline(loaded.root / loaded.coverage.baseline) if gate.coverage else None
+    return GateSetup(loaded, gate, report_targets, repo, base, baseline)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -213,7 +221,7 @@ class GateSession:
             coverage=coverage,
             changed=self.changed_lines(),
             checks=checks,
-            baseline=read_baseline(setup.config.root / setup.config.coverage.baseline),
+            baseline=setup.baseline,
         )
         found = conditions.evaluate(setup.gate, setup.config.coverage, facts)
         for extra in self.config.hook.pytest_gates_conditions(gate=setup.gate, facts=facts):
