@@ -130,11 +130,16 @@ class GateResult:
                     threshold=item["threshold"],
                     passed=item["passed"],
                     details=item.get("details", {}),
-                    percent=item["name"].startswith("coverage."),
+                    percent=is_percent(item["name"]),
                 )
                 for item in data["conditions"]
             ),
         )
+
+
+def is_percent(name: str) -> bool:
+    """Coverage conditions are percentages, except the ratchet, which counts files."""
+    return name.startswith("coverage.") and name != "coverage.ratchet"
 
 
 def exit_code(pytest_status: int, conditions: tuple[Condition, ...]) -> int:
