@@ -9,7 +9,7 @@ import pytest
 
 from pytest_worktree_gates.checkrun import RunningCheck, command, matches
 from pytest_worktree_gates.config import Check
-from tests.test_plugin import condition, json_report, make_project
+from tests.projects import condition, json_report, make_project
 
 
 def run_check(tmp_path: Path, run: str, files: dict[str, str]) -> tuple[int, str, int]:

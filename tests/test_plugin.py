@@ -5,81 +5,19 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
 
-from tests.conftest import commit_all, git, init_repo
-
-CALC = """
-def add(a, b):
-    return a + b
-
-
-def sub(a, b):
-    return a - b
-
-
-def div(a, b):
-    if b == 0:
-        raise ZeroDivisionError("b")
-    return a / b
-"""
-
-TESTS = """
-import pytest
-
-from app.calc import add, div, sub
-
-
-def test_add():
-    assert add(1, 2) == 3
-
-
-def test_sub():
-    assert sub(3, 2) == 1
-
-
-def test_div():
-    assert div(4, 2) == 2
-
-
-@pytest.mark.integration
-def test_div_by_zero_integration():
-    with pytest.raises(ZeroDivisionError):
-        div(1, 0)
-"""
-
-NO_CHECKS = """
-[tool.worktree-gates.gates.unit]
-checks = []
-[tool.worktree-gates.gates.final]
-checks = []
-"""
-
-
-def make_project(
-    pytester: pytest.Pytester, coverage: str = "", extra: str = "", tests: str = TESTS
-) -> Path:
-    """A package ``app`` with tests; ``coverage`` goes into the coverage table."""
-    pytester.makepyprojecttoml(
-        '[tool.worktree-gates.coverage]\nsource = ["app"]\n' + coverage + NO_CHECKS + extra
-    )
-    pytester.mkpydir("app")
-    (pytester.path / "app" / "calc.py").write_text(CALC)
-    pytester.makepyfile(test_calc=tests)
-    return pytester.path
-
-
-def json_report(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict]:
-    report = pytester.path / "gate.json"
-    result = pytester.runpytest(*args, f"--gates-report=json:{report}")
-    return result, json.loads(report.read_text())
-
-
-def condition(report: dict, name: str) -> dict:
-    return next(item for item in report["conditions"] if item["name"] == name)
+from tests.conftest import git
+from tests.projects import (
+    CALC,
+    NO_CHECKS,
+    condition,
+    in_git_repo,
+    json_report,
+    make_project,
+)
 
 
 def test_gate_passes_with_table_and_exit_0(pytester: pytest.Pytester) -> None:
@@ -326,14 +264,6 @@ def test_plugin_condition_without_prefix_is_flagged(pytester: pytest.Pytester) -
     result, report = json_report(pytester, "--gates")
     assert result.ret == 6
     assert "return Condition objects" in condition(report, "plugin:invalid")["details"]["error"]
-
-
-def in_git_repo(pytester: pytest.Pytester, coverage: str = "") -> Path:
-    root = make_project(pytester, coverage)
-    (root / ".gitignore").write_text(".coverage*\n__pycache__/\n*.json\n*.xml\n")
-    init_repo(root)
-    commit_all(root, "base")
-    return root
 
 
 def test_ledger_records_a_clean_full_run_only(pytester: pytest.Pytester) -> None:
