@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,29 @@ def test_invalid_baseline_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--gates")
     assert result.ret == 4
     result.stderr.fnmatch_lines(["ERROR: *baseline.json: not a valid coverage baseline;*"])
+
+
+def test_an_interrupted_session_kills_its_checks(pytester: pytest.Pytester) -> None:
+    make_project(
+        pytester,
+        extra=(
+            "[tool.worktree-gates.checks.slow]\n"
+            'run = "python -c \'import os, time; open(\\"pid\\", \\"w\\").write(str(os.getpid()));'
+            " time.sleep(60)'\"\n"
+            "[tool.worktree-gates.gates.slow]\n"
+            'checks = ["slow"]\n'
+        ),
+        tests=(
+            "import time\nfrom pathlib import Path\n\n"
+            "def test_interrupt():\n"
+            "    while not Path('pid').exists():\n"
+            "        time.sleep(0.02)\n"
+            "    raise KeyboardInterrupt\n"
+        ),
+    )
+    result = pytester.runpytest_subprocess("--gates=slow")
+    assert result.ret == 2
+    result.stdout.fnmatch_lines(["gate slow did not run: the session ended early (exit 2)"])
+    pid = int((pytester.path / "pid").read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
