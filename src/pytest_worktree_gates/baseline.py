@@ -30,8 +30,8 @@ def read_baseline(path: Path) -> dict[str, int] | None:
             raise TypeError
     except (ValueError, KeyError, TypeError, AttributeError):
         raise GatesError(
-            f"{path}: not a valid coverage baseline; regenerate it with "
-            "`worktree-gates baseline update`"
+            f"{path}: not a valid coverage baseline; restore it from git, or delete it and "
+            "run `worktree-gates baseline update`"
         ) from None
     return dict(files)
 
@@ -40,6 +40,7 @@ def read_baseline(path: Path) -> dict[str, int] | None:
 class BaselineChange:
     raised: dict[str, tuple[int, int]]  # file -> (old, new): loosened, needs a reason
     lowered: dict[str, tuple[int, int]]  # file -> (old, new): tightened
+    created: bool = False  # there was no baseline: nothing was loosened
 
     @property
     def changed(self) -> bool:
@@ -63,13 +64,16 @@ def counts(facts: CoverageFacts) -> dict[str, int]:
 
 def update_baseline(path: Path, facts: CoverageFacts, reason: str | None) -> BaselineChange:
     """Write the current missing-line counts; refuse to loosen the baseline without a reason."""
-    previous = read_baseline(path) or {}
+    existing = read_baseline(path)
     history: list[dict[str, object]] = []
-    if path.is_file():
+    if existing is not None:
         history = list(json.loads(path.read_text(encoding="utf-8")).get("history", []))
     current = counts(facts)
-    change = compare(previous, current)
-    if change.raised and previous and not reason:
+    if existing is None:
+        change = BaselineChange({}, {}, created=True)
+    else:
+        change = compare(existing, current)
+    if change.raised and not reason:
         names = ", ".join(f"{name} ({a} -> {b})" for name, (a, b) in change.raised.items())
         raise GatesError(
             f"this would allow more uncovered lines in {names}; add tests, or pass "

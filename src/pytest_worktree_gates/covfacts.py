@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import coverage
@@ -41,8 +43,24 @@ def collect(cov: coverage.Coverage, root: Path) -> CoverageFacts:
     return CoverageFacts(tuple(files), precision, bool(cov.get_data().has_arcs()))
 
 
-def load(root: Path, data_file: Path | None = None) -> coverage.Coverage:
-    """The project's last coverage data, with the project's coverage configuration."""
-    cov = coverage.Coverage(data_file=str(data_file or root / ".coverage"), config_file=True)
-    cov.load()
-    return cov
+def load_facts(root: Path, data_file: Path | None = None) -> CoverageFacts:
+    """Facts from the project's last coverage data, as `coverage report` run at its root sees it.
+
+    coverage.py reads its configuration, and resolves relative include and omit patterns,
+    from the current directory, so both happen from the project root wherever we were started.
+    """
+    data = str((data_file or root / ".coverage").resolve())
+    with _inside(root):
+        cov = coverage.Coverage(data_file=data, config_file=True)
+        cov.load()
+        return collect(cov, root)
+
+
+@contextmanager
+def _inside(folder: Path) -> Iterator[None]:
+    before = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(before)

@@ -48,6 +48,7 @@ def run(args: list[str], cwd: Path, *, check: bool = True) -> str:
             env=clean_env(),
             capture_output=True,
             text=True,
+            errors="surrogateescape",  # file names and contents need not be UTF-8
             check=False,
         )
     except FileNotFoundError:
@@ -104,11 +105,19 @@ def clean_tree(root: Path) -> str | None:
     return head_tree(root) if is_clean(root) else None
 
 
+COMMIT_HASH = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
+
+
 def resolve_commit(root: Path, ref: str) -> str:
-    out = run(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], cwd=root, check=False)
-    if not out.strip():
+    out = run(
+        ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"],
+        cwd=root,
+        check=False,
+    ).strip()
+    # A range such as main..HEAD prints two lines: only a single commit is a ref here.
+    if not COMMIT_HASH.fullmatch(out):
         raise GitError(f"unknown git ref {ref!r}; check the name with `git branch -a`")
-    return out.strip()
+    return out
 
 
 def merge_base(root: Path, ref: str) -> str:
@@ -132,32 +141,55 @@ def changed_lines(root: Path, base: str) -> dict[str, set[int]]:
     return parse_unified_diff(diff)
 
 
-HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@")
+HUNK = re.compile(r"^@@ -\d+(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 
 
 def parse_unified_diff(diff: str) -> dict[str, set[int]]:
-    """Map each file of a ``-U0`` diff to the line numbers its new side adds."""
+    """Map each file of a ``-U0`` diff to the line numbers its new side adds.
+
+    Hunk bodies are skipped by count, not by looks: an added line that reads ``++ x`` shows as
+    ``+++ x`` and must not be taken for the next file's header.
+    """
     changed: dict[str, set[int]] = {}
     current: set[int] | None = None
-    for line in diff.splitlines():
+    body = 0  # lines of the current hunk still to skip
+    for line in diff.split("\n"):
+        if body > 0:
+            if not line.startswith("\\"):  # "\ No newline at end of file" is not a body line
+                body -= 1
+            continue
         if line.startswith("+++ "):
             target = _unquote(line[4:])
             current = None if target == "/dev/null" else changed.setdefault(target[2:], set())
-        elif line.startswith("@@") and current is not None:
-            match = HUNK.match(line)
-            if match:
-                start, count = int(match.group(1)), int(match.group(2) or "1")
+        elif line.startswith("@@") and (match := HUNK.match(line)):
+            old, start, new = int(match.group(1) or "1"), int(match.group(2)), match.group(3)
+            count = int(new or "1")
+            body = old + count
+            if current is not None:
                 current.update(range(start, start + count))
     return {path: lines for path, lines in changed.items() if lines}
 
 
+ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
+
+
 def _unquote(name: str) -> str:
-    """Undo git's C-style quoting of unusual file names."""
+    """Undo git's C-style quoting of unusual file names (octal escapes are UTF-8 bytes)."""
     name = name.rstrip("\t")
     if not (name.startswith('"') and name.endswith('"')):
         return name
-    raw = name[1:-1].encode("latin-1", "backslashreplace").decode("unicode_escape")
-    return raw.encode("latin-1").decode("utf-8", "replace")
+    raw = bytearray()
+    chars = iter(name[1:-1])
+    for char in chars:
+        if char != "\\":
+            raw += char.encode("utf-8", "surrogateescape")
+            continue
+        escaped = next(chars, "")
+        if escaped.isdigit():
+            raw.append(int(escaped + next(chars, "") + next(chars, ""), 8))
+        else:
+            raw.append(ESCAPES.get(escaped, ord(escaped or "\\")))
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def tracked_files(root: Path, globs: Iterable[str]) -> list[str]:

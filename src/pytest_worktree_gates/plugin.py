@@ -87,14 +87,6 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.markexpr = (
             f"({setup.gate.tests}) and ({user_markexpr})" if user_markexpr else setup.gate.tests
         )
-    setup.narrowed = bool(
-        user_markexpr
-        or config.option.keyword
-        or getattr(config.option, "lf", False)
-        or getattr(config.option, "deselect", None)
-        or getattr(config.option, "stepwise", False)
-        or config.args_source == pytest.Config.ArgsSource.ARGS
-    )
     if not hasattr(config, "workerinput"):  # xdist workers only run tests
         from pytest_worktree_gates.session import GateSession
 

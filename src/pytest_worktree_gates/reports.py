@@ -34,21 +34,29 @@ def show_value(condition: Condition, value: float | int | None, precision: int) 
     return str(value)
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def show_actual(condition: Condition, precision: int) -> str:
     if condition.name == "tests":
         counts = condition.details
-        text = f"{counts.get('passed', 0)} passed, {condition.actual} failed"
+        text = f"{counts.get('passed', 0)} passed, {counts.get('failed', 0)} failed"
+        if counts.get("errors"):
+            text += ", " + plural(int(counts["errors"]), "error")
         return text + (f", {counts['skipped']} skipped" if counts.get("skipped") else "")
     if condition.actual is None:
         return str(condition.details.get("error", "-"))
     if condition.name.startswith("check:"):
-        return f"{condition.actual} errors"
+        return plural(int(condition.actual), "error")
     return show_value(condition, condition.actual, precision)
 
 
 def show_threshold(condition: Condition, precision: int) -> str:
     if condition.name == "tests":
         return "0 failed, >= 1 ran"
+    if condition.threshold is None:
+        return "-"
     if condition.percent:
         return ">= " + show_value(condition, condition.threshold, precision)
     return f"<= {condition.threshold}"
@@ -93,7 +101,8 @@ def failure_details(result: GateResult) -> list[str]:
             lines.extend(f"  {line}" for line in str(details["output"]).splitlines())
         elif condition.name == "coverage.diff":
             for name, missing in dict(details.get("uncovered", {})).items():
-                lines.append(f"coverage.diff: {name}: lines {compress(missing)} not covered")
+                which = "line" if len(missing) == 1 else "lines"
+                lines.append(f"coverage.diff: {name}: {which} {compress(missing)} not covered")
         elif condition.name == "coverage.ratchet":
             for name, counts in dict(details.get("files", {})).items():
                 lines.append(
@@ -184,8 +193,11 @@ def write(result: GateResult, kind: str, path: Path) -> None:
     path.write_text(RENDERERS[kind](result), encoding="utf-8")
 
 
-def github_annotations(result: GateResult) -> list[str]:
-    """Workflow commands that mark uncovered changed lines in a pull request's diff."""
+def github_annotations(result: GateResult, prefix: str = "") -> list[str]:
+    """Workflow commands that mark uncovered changed lines in a pull request's diff.
+
+    ``prefix`` is the project's folder inside the repo: GitHub wants repo-relative paths.
+    """
     lines = []
     for condition in result.conditions:
         if condition.name != "coverage.diff":
@@ -194,10 +206,10 @@ def github_annotations(result: GateResult) -> list[str]:
             for start, end in ranges(missing):
                 span = f"line={start},endLine={end}"
                 lines.append(
-                    f"::warning file={name},{span},title=Uncovered change::"
+                    f"::warning file={prefix}{name},{span},title=Uncovered change::"
                     f"Changed lines {start}-{end} are not covered by the {result.gate} gate's tests"
                     if start != end
-                    else f"::warning file={name},{span},title=Uncovered change::"
+                    else f"::warning file={prefix}{name},{span},title=Uncovered change::"
                     f"Changed line {start} is not covered by the {result.gate} gate's tests"
                 )
     return lines

@@ -40,7 +40,7 @@ class GateSetup:
     repo: git.Repo | None
     base: str | None  # merge-base commit for changed lines, when diff coverage is on
     baseline: dict[str, int] | None  # the ratchet's allowances, when a baseline exists
-    narrowed: bool = False
+    unrecordable: str | None = None  # why this run cannot vouch for its tree, if it cannot
 
 
 def prepare(early_config: pytest.Config, options: Any) -> GateSetup:
@@ -55,19 +55,48 @@ def prepare(early_config: pytest.Config, options: Any) -> GateSetup:
     report_targets = [reports.parse_report_option(value) for value in options.gates_report]
     repo = git.find_repo(loaded.root)
     base = None
-    wants_diff = gate.coverage and loaded.coverage.diff_fail_under > 0
-    if wants_diff or options.gates_base:
+    if gate.coverage and loaded.coverage.diff_fail_under > 0:
         if repo is None:
             raise GatesError(
                 f"diff coverage needs a git repository, and {loaded.root} is not inside one; "
                 "run `git init`, or set diff-fail-under = 0 in [tool.worktree-gates.coverage]"
             )
         base = git.merge_base(repo.root, options.gates_base or loaded.main_branch)
+    elif options.gates_base and repo is not None:
+        git.resolve_commit(repo.root, options.gates_base)  # a typo is an error even when unused
     if not hasattr(early_config, "workerinput"):
         for name in gate.checks:
             checkrun.require_tool(loaded.checks[name])
     baseline = read_baseline(loaded.root / loaded.coverage.baseline) if gate.coverage else None
-    return GateSetup(loaded, gate, report_targets, repo, base, baseline)
+    setup = GateSetup(loaded, gate, report_targets, repo, base, baseline)
+    setup.unrecordable = _narrowing(early_config, options, setup)
+    return setup
+
+
+# Options that make a run test less than the whole gate: such a run may not vouch for a tree.
+NARROWING_FLAGS = ("-k", "-m", "--lf", "--last-failed", "--deselect", "--sw", "--stepwise")
+
+
+def _narrowing(early_config: pytest.Config, options: Any, setup: GateSetup) -> str | None:
+    # Only the command line counts: -m or -k in the project's addopts are its canonical run.
+    for arg in early_config.invocation_params.args:
+        flag = str(arg).split("=", 1)[0]
+        if flag in NARROWING_FLAGS or (flag[:2] in ("-k", "-m") and not flag.startswith("--")):
+            return f"narrowed by {flag[:2] if not flag.startswith('--') else flag}"
+    if getattr(options, "file_or_dir", None):
+        return "narrowed to paths"
+    explicit = getattr(options, "cov_source", None)
+    if (
+        setup.gate.coverage
+        and explicit
+        and sorted(map(str, explicit)) != sorted(setup.config.coverage.source)
+    ):
+        return "coverage measured with an explicit --cov"
+    if setup.base is not None and options.gates_base:
+        return "diff coverage against --gates-base"
+    if setup.repo is None:
+        return "not in a git repository"
+    return None
 
 
 @dataclass
@@ -91,10 +120,13 @@ class GateSession:
     running: list[checkrun.RunningCheck] = field(default_factory=list)
     tree_at_start: str | None = None
     result: GateResult | None = None
-    status: int = 0
+    did_not_run: str = ""
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         setup = self.setup
+        if self.config.option.collectonly:
+            self.did_not_run = "--collect-only runs no test"
+            return
         if setup.repo is not None:
             self.tree_at_start = git.clean_tree(setup.repo.root)
         checks = [setup.config.checks[name] for name in setup.gate.checks]
@@ -118,18 +150,22 @@ class GateSession:
             self.outcomes.skipped += 1
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.did_not_run:
+            return
         if exitstatus not in (0, 1, NO_TESTS_RAN):  # interrupted, internal or usage error
             for running in self.running:
                 running.kill()
-            self.status = int(exitstatus)
+            self.did_not_run = f"the session ended early (exit {int(exitstatus)})"
             return
         checks = tuple(running.finish() for running in self.running)
         self.result = self.evaluate(int(exitstatus), checks)
-        self.status = self.result.exit_code
         session.exitstatus = self.result.exit_code
         for kind, path in self.setup.reports:
             reports.write(self.result, kind, path)
-        self.record(self.result)
+        if self.result.exit_code == NO_TESTS_RAN:
+            self.did_not_run = no_tests_line(self.setup)
+        elif self.unrecorded_because() is None:
+            self.record(self.result)
 
     def evaluate(self, pytest_status: int, checks: tuple[CheckFacts, ...]) -> GateResult:
         setup = self.setup
@@ -143,8 +179,7 @@ class GateSession:
             baseline=setup.baseline,
         )
         found = conditions.evaluate(setup.gate, setup.config.coverage, facts)
-        for extra in self.config.hook.pytest_gates_conditions(gate=setup.gate, facts=facts):
-            found.extend(_plugin_condition(condition) for condition in extra or ())
+        found.extend(self.plugin_conditions(facts))
         final = tuple(found)
         return GateResult(
             gate=setup.gate.name,
@@ -154,6 +189,18 @@ class GateSession:
             precision=coverage.precision if coverage else 0,
             base=setup.base,
         )
+
+    def plugin_conditions(self, facts: GateFacts) -> list[Condition]:
+        """Third-party conditions; a broken plugin fails the gate, it does not crash it."""
+        try:
+            answers = self.config.hook.pytest_gates_conditions(gate=self.setup.gate, facts=facts)
+        except Exception as error:  # a plugin's bug must not look like a test failure
+            return [_invalid(f"pytest_gates_conditions raised {error!r}")]
+        found: list[Condition] = []
+        for answer in answers:
+            items = [answer] if isinstance(answer, Condition) else list(answer or ())
+            found.extend(_plugin_condition(item) for item in items)
+        return found
 
     def coverage_facts(self) -> CoverageFacts | None:
         plugin = self.config.pluginmanager.getplugin("_cov")
@@ -182,11 +229,17 @@ class GateSession:
         unchanged = not changed.strip() and git.head_tree(repo.root) == self.tree_at_start
         return self.tree_at_start if unchanged else None
 
-    def record(self, result: GateResult) -> None:
+    def unrecorded_because(self) -> str | None:
         """Only a full, canonical run on a clean tree may vouch for that tree."""
+        if self.setup.unrecordable:
+            return self.setup.unrecordable
+        if self.result is None or self.result.tree is None:
+            return "uncommitted changes"
+        return None
+
+    def record(self, result: GateResult) -> None:
         repo = self.setup.repo
-        if repo is None or result.tree is None or self.setup.narrowed:
-            return
+        assert repo is not None  # unrecorded_because() said a repo is there
         with state.connect(repo.state_dir) as connection:
             key = self.setup.config.digest()
             state.record(connection, result.to_json(), key, str(repo.git_dir))
@@ -195,48 +248,56 @@ class GateSession:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         name = self.setup.gate.name
         terminalreporter.section(f"worktree gates: {name}")
-        if self.result is None:
-            terminalreporter.write_line(
-                f"gate {name} did not run: the session ended early (exit {self.status})"
-            )
-            return
         result = self.result
+        if result is None or self.did_not_run:
+            terminalreporter.write_line(f"gate {name} did not run: {self.did_not_run}", bold=True)
+            return
         for line in reports.table(result):
             terminalreporter.write_line(line)
         for line in reports.failure_details(result):
             terminalreporter.write_line(line)
         if os.environ.get("GITHUB_ACTIONS") == "true":
-            for line in reports.github_annotations(result):
+            for line in reports.github_annotations(result, self.repo_prefix()):
                 terminalreporter.write_line(line)
-        line = summary_line(result, self.setup.gate, self.setup.narrowed)
+        line = summary_line(result, self.unrecorded_because())
         terminalreporter.write_line(line, bold=True, green=result.passed, red=not result.passed)
 
+    def repo_prefix(self) -> str:
+        """Where the project sits inside its repo: annotations name repo-relative paths."""
+        repo = self.setup.repo
+        if repo is None:
+            return ""
+        relative = os.path.relpath(self.setup.config.root, repo.root)
+        return "" if relative == "." else Path(relative).as_posix() + "/"
 
-def summary_line(result: GateResult, gate_config: Gate, narrowed: bool) -> str:
+
+def no_tests_line(setup: GateSetup) -> str:
+    selection = f" by the gate's -m {setup.gate.tests!r}" if setup.gate.tests else ""
+    narrowed = f", {setup.unrecordable}" if setup.unrecordable else ""
+    return f"no tests were selected{selection}{narrowed} (exit {NO_TESTS_RAN})"
+
+
+def summary_line(result: GateResult, unrecorded: str | None) -> str:
     gate = result.gate
-    if result.exit_code == NO_TESTS_RAN:
-        selection = f" with -m {gate_config.tests!r}" if gate_config.tests else ""
-        return f"gate {gate} did not run: no tests were collected{selection} (exit 5)"
+    note = f" (not recorded: {unrecorded})" if unrecorded else ""
     if result.passed:
-        where = f" for tree {result.tree[:12]}" if result.tree else " (tree dirty: not recorded)"
-        if narrowed:
-            where = " (narrowed run with -k/-m/paths: not recorded)"
-        return f"gate {gate} PASSED{where}"
+        tree = f" for tree {result.tree[:12]}" if result.tree and not unrecorded else ""
+        return f"gate {gate} PASSED{tree}{note}"
     if result.exit_code == 1:
-        return f"gate {gate} FAILED: tests failed (exit 1)"
+        return f"gate {gate} FAILED: tests failed (exit 1){note}"
     failed = ", ".join(c.name for c in result.conditions if not c.passed)
-    return f"gate {gate} FAILED: {failed} (exit {result.exit_code})"
+    return f"gate {gate} FAILED: {failed} (exit {result.exit_code}){note}"
+
+
+def _invalid(error: str) -> Condition:
+    return Condition("plugin:invalid", None, None, False, {"error": error})
 
 
 def _plugin_condition(condition: Any) -> Condition:
     """A plugin's condition, or a failed one that says what the plugin got wrong."""
     if isinstance(condition, Condition) and ":" in condition.name:
         return condition
-    return Condition(
-        name="plugin:invalid",
-        actual=None,
-        threshold=None,
-        passed=False,
-        details={"error": f"pytest_gates_conditions returned {condition!r}; "
-                          "return Condition objects named '<plugin>:<name>'"},
-    )  # fmt: skip
+    return _invalid(
+        f"pytest_gates_conditions returned {condition!r}; "
+        "return Condition objects named '<plugin>:<name>'"
+    )

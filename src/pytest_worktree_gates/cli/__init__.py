@@ -28,10 +28,20 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    # Everything after the first `--` belongs to pytest, wherever our own options stand.
+    passthrough: list[str] = []
+    if "--" in words:
+        cut = words.index("--")
+        words, passthrough = words[:cut], words[cut + 1 :]
+    args = parser().parse_args(words)
+    args.pytest_args = passthrough
     try:
         code: int = args.run(args)
     except GatesError as error:
         print(f"worktree-gates: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except BrokenPipeError:  # `worktree-gates status | head` is not an error
+        sys.stderr.close()
+        return 0
     return code

@@ -32,14 +32,17 @@ def add_parser(verbs: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     context = here()
     root = context.config.root
-    data_file = args.data_file or root / ".coverage"
+    data_file = (args.data_file or root / ".coverage").resolve()
     if not data_file.is_file():
         raise GatesError(f"no coverage data at {data_file}; run `pytest --gates` first")
-    facts = covfacts.collect(covfacts.load(root, data_file), root)
+    facts = covfacts.load_facts(root, data_file)
     target = root / context.config.coverage.baseline
     change = update_baseline(target, facts, args.reason)
-    print(
-        f"{target.name}: {len(facts.files)} files; "
-        f"{len(change.lowered)} tightened, {len(change.raised)} loosened"
-    )
+    if change.created:
+        print(f"{target.name}: created for {len(facts.files)} files; commit it")
+    else:
+        print(
+            f"{target.name}: {len(facts.files)} files; "
+            f"{len(change.lowered)} tightened, {len(change.raised)} loosened"
+        )
     return 0

@@ -17,13 +17,13 @@ def add_parser(verbs: Any) -> None:
     run_parser = actions.add_parser(
         "run",
         help="run GATE via `pytest --gates=GATE`, skipped if it already passed for this tree",
+        usage="worktree-gates gate run [--rerun] GATE [-- PYTEST_ARGS...]",
         description="Run GATE through pytest. A gate that already passed for the current clean "
         "tree and configuration is not run again unless --rerun is given. Arguments after "
         "`--` go to pytest.",
     )
     run_parser.add_argument("gate", metavar="GATE")
     run_parser.add_argument("--rerun", action="store_true", help="run even if it already passed")
-    run_parser.add_argument("pytest_args", nargs=argparse.REMAINDER, metavar="-- PYTEST_ARGS")
     run_parser.set_defaults(run=run)
 
 
@@ -37,6 +37,5 @@ def run(args: argparse.Namespace) -> int:
         if verdict is not None and verdict.passed:
             print(f"gate {gate.name}: already passed for tree {tree[:12]} (--rerun to run again)")
             return 0
-    extra = [arg for arg in args.pytest_args if arg != "--"]
-    command = [sys.executable, "-m", "pytest", f"--gates={gate.name}", *extra]
+    command = [sys.executable, "-m", "pytest", f"--gates={gate.name}", *args.pytest_args]
     return subprocess.run(command, cwd=context.config.root, env=git.clean_env()).returncode
