@@ -7,7 +7,11 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import coverage  # noqa: F401
 import pytest
+
+# pytester's in-process runs drop modules first imported inside them; coverage's C tracer
+# cannot be imported twice in one process, so it is imported here, once, up front.
 
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "Test",

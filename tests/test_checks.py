@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_worktree_gates.checkrun import RunningCheck, command, matches
+from pytest_worktree_gates.checkrun import RunningCheck, command, matches, project_files
 from pytest_worktree_gates.config import Check
+from tests.conftest import commit_all, init_repo
 from tests.projects import condition, json_report, make_project
 
 
@@ -59,17 +60,47 @@ def test_a_crashing_known_tool_is_one_error_with_its_output(tmp_path: Path) -> N
 
 def test_known_tools_get_check_only_machine_readable_flags() -> None:
     assert command(Check("l", "ruff check {files}"), ["a.py"]) == [
-        "ruff", "check", "--no-fix", "--output-format=json", "a.py",
+        "ruff", "check", "a.py", "--no-fix", "--output-format=json",
     ]  # fmt: skip
     assert command(Check("t", "mypy --strict {files}"), ["a b.py"]) == [
-        "mypy", "-O", "json", "--strict", "a b.py",
+        "mypy", "--strict", "a b.py", "-O", "json",
     ]  # fmt: skip
-    assert command(Check("f", "black -q {files}"), ["a.py"]) == ["black", "--check", "-q", "a.py"]
+    assert command(Check("f", "black -q {files}"), ["a.py"]) == ["black", "-q", "a.py", "--check"]
     assert command(Check("i", "isort {files}"), []) == ["isort", "--check-only"]
-    # A format the user chose is respected.
-    assert "--output-format=json" not in command(
-        Check("l", "ruff check --output-format=concise ."), []
+    # A format the user chose is respected, but a gate still never fixes.
+    chosen = command(Check("l", "ruff check --output-format=concise ."), [])
+    assert chosen == ["ruff", "check", "--output-format=concise", ".", "--no-fix"]
+
+
+def test_a_fix_flag_in_the_command_never_rewrites_files_in_a_gate(tmp_path: Path) -> None:
+    errors, output, _ = run_check(tmp_path, "ruff check --fix {files}", {"a.py": "import os\n"})
+    assert errors == 1
+    assert "F401" in output
+    assert (tmp_path / "a.py").read_text() == "import os\n"
+
+
+def test_a_chosen_output_format_is_judged_by_exit_code(tmp_path: Path) -> None:
+    errors, output, _ = run_check(
+        tmp_path, "ruff check --output-format=concise {files}", {"a.py": "import os\n"}
     )
+    assert errors == 1
+    assert "F401" in output
+
+
+def test_a_command_without_files_runs_even_when_no_file_matches(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    check = Check("c", f"python -c \"open({str(marker)!r}, 'w').close()\"", files=("*.nothing",))
+    facts = RunningCheck(check, tmp_path, []).finish()
+    assert (facts.errors, marker.exists()) == (0, True)
+
+
+def test_a_deleted_tracked_file_is_not_checked(tmp_path: Path) -> None:
+    init_repo(tmp_path)
+    (tmp_path / "gone.py").write_text("x = 1\n")
+    (tmp_path / "kept.py").write_text("y = 2\n")
+    commit_all(tmp_path)
+    (tmp_path / "gone.py").unlink()
+    assert project_files(tmp_path, ("*.py",)) == ["kept.py"]
 
 
 def test_file_globs_match_anywhere_in_the_tree() -> None:

@@ -79,3 +79,21 @@ def test_evaluate_orders_conditions_and_skips_coverage_for_a_coverage_free_gate(
     assert names == [
         "tests", "coverage.total", "coverage.path:*.py", "coverage.diff", "coverage.ratchet"
     ]  # fmt: skip
+
+
+def test_branch_condition_fails_when_no_branch_was_measured() -> None:
+    result = conditions.coverage_branch(facts(file("a.py", {1}, set())), 80)
+    assert not result.passed
+    assert "--cov-branch" in result.details["error"]
+
+
+def test_a_glob_whose_files_all_belong_to_longer_globs_passes_with_a_note() -> None:
+    data = facts(file("app/core/a.py", {1, 2}, {2}))
+    found = {
+        c.name: c for c in conditions.coverage_paths(data, [("app/*", 90), ("app/core/*", 10)])
+    }
+    assert found["coverage.path:app/*"].passed
+    assert found["coverage.path:app/*"].details == {
+        "note": "every matching file belongs to a longer glob"
+    }
+    assert found["coverage.path:app/core/*"].actual == 50.0

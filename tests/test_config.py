@@ -158,7 +158,7 @@ def test_config_hash_follows_the_config(tmp_path: Path) -> None:
         ),
         (
             "[tool.worktree-gates.checks.lint]\nrun = 'ruff check {files'\n",
-            "checks.lint.run: unknown placeholder {<unbalanced brace>}",
+            "checks.lint.run: unbalanced { or } in 'ruff check {files'",
         ),
         (
             "[tool.worktree-gates.gates.unit]\ntests = ['a']\n",
@@ -172,7 +172,20 @@ def test_bad_config_is_one_clear_error(tmp_path: Path, text: str, message: str) 
         load(tmp_path)
     assert str(raised.value).startswith(f"{path}: ")
     assert message in str(raised.value)
+    assert "120.0" not in str(raised.value)  # a number is shown as the user wrote it
     assert "\n" not in str(raised.value)
+
+
+def test_preset_none_leaves_the_built_in_gates_without_checks(tmp_path: Path) -> None:
+    config = load(write(tmp_path, "[tool.worktree-gates.checks]\npreset = 'none'\n"))
+    assert config.checks == {}
+    assert config.gate("unit").checks == ()
+    assert config.gate("final").checks == ()
+
+
+def test_a_new_variant_must_list_its_gates(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"variants\.quick\.gates: missing"):
+        load(write(tmp_path, "[tool.worktree-gates.variants.quick]\napprovals = 0\n"))
 
 
 def test_unknown_gate_lists_the_configured_ones(tmp_path: Path) -> None:

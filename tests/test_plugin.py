@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
+from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
@@ -358,3 +361,62 @@ def test_ratchet_fails_only_when_missing_lines_rise(pytester: pytest.Pytester) -
     assert ratchet["passed"] is False
     assert ratchet["details"]["files"] == {"app/calc.py": {"baseline": 3, "missing": 5}}
     assert result.ret == 6
+
+
+def test_a_plugin_that_raises_fails_the_gate_instead_of_crashing_it(
+    pytester: pytest.Pytester,
+) -> None:
+    make_project(pytester)
+    pytester.makeconftest(
+        "def pytest_gates_conditions(gate, facts):\n    raise RuntimeError('plugin bug')\n"
+    )
+    result, report = json_report(pytester, "--gates")
+    assert result.ret == 6
+    assert "plugin bug" in condition(report, "plugin:invalid")["details"]["error"]
+
+
+def test_a_plugin_may_return_a_single_condition(pytester: pytest.Pytester) -> None:
+    make_project(pytester)
+    pytester.makeconftest(
+        "from pytest_worktree_gates.gates.model import Condition\n\n"
+        "def pytest_gates_conditions(gate, facts):\n"
+        "    return Condition('mine:one', actual=1, threshold=1, passed=True)\n"
+    )
+    result, report = json_report(pytester, "--gates")
+    assert result.ret == 0
+    assert condition(report, "mine:one")["passed"] is True
+
+
+def ledger_rows(root: Path) -> list[tuple[str, int]]:
+    database = root / ".git" / "worktree-gates" / "state.db"
+    if not database.exists():
+        return []
+    with closing(sqlite3.connect(database)) as connection:
+        return connection.execute("SELECT gate, passed FROM ledger").fetchall()
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["--collect-only"], "did not run: --collect-only runs no test"),
+        (["--cov=app.calc"], "not recorded: coverage measured with an explicit --cov"),
+        (["test_calc.py"], "not recorded: narrowed to paths"),
+        (["-m", "not slow"], "not recorded: narrowed by -m"),
+        (["--deselect", "test_calc.py::test_add"], "not recorded: narrowed by --deselect"),
+    ],
+)
+def test_runs_that_test_less_than_the_gate_are_not_recorded(
+    pytester: pytest.Pytester, args: list[str], reason: str
+) -> None:
+    root = in_git_repo(pytester)
+    result = pytester.runpytest(*args, "--gates")
+    assert reason in result.stdout.str()
+    assert ledger_rows(root) == []
+
+
+def test_no_tests_selected_is_not_recorded_as_a_failure(pytester: pytest.Pytester) -> None:
+    root = in_git_repo(pytester)
+    result = pytester.runpytest("--gates", "-k", "nothing_matches_this")
+    assert result.ret == 5
+    result.stdout.fnmatch_lines(["gate unit did not run: no tests were selected*narrowed by -k*"])
+    assert ledger_rows(root) == []

@@ -87,23 +87,28 @@ def _reformat(output: str) -> list[str] | None:
 class Tool:
     """How to ask one known tool for a check-only, machine-readable run."""
 
-    flags: tuple[str, ...]
+    check_only: tuple[str, ...]  # always added, last, so they beat a --fix in the command
+    machine: tuple[str, ...]  # machine-readable output, unless the command chose a format
     findings: Findings
-    unless: str = ""  # the user already chose this flag: respect it
+    chosen_format: str = "\0"  # a flag prefix that means the user picked the output format
 
 
 TOOLS: dict[tuple[str, ...], Tool] = {
-    ("ruff", "check"): Tool(("--no-fix", "--output-format=json"), _ruff_json, "--output"),
-    ("ruff", "format"): Tool(("--check",), _reformat),
-    ("mypy",): Tool(("-O", "json"), _mypy_json, "-O"),
-    ("black",): Tool(("--check",), _reformat),
-    ("isort",): Tool(("--check-only",), _lines_starting("error:")),
+    ("ruff", "check"): Tool(("--no-fix",), ("--output-format=json",), _ruff_json, "--output"),
+    ("ruff", "format"): Tool(("--check",), (), _reformat),
+    ("mypy",): Tool((), ("-O", "json"), _mypy_json, "-O"),
+    ("black",): Tool(("--check",), (), _reformat),
+    ("isort",): Tool(("--check-only",), (), _lines_starting("error:")),
 }
 
 
 def _tool(argv: Sequence[str]) -> Tool | None:
     name = Path(argv[0]).name
     return TOOLS.get((name, argv[1]) if len(argv) > 1 else (name,)) or TOOLS.get((name,))
+
+
+def _chose_format(tool: Tool, argv: Sequence[str]) -> bool:
+    return any(arg.startswith(tool.chosen_format) for arg in argv)
 
 
 def search_path() -> str:
@@ -120,10 +125,18 @@ def command(check: Check, files: Sequence[str]) -> list[str]:
         else:
             argv.append(word.replace("{files}", " ".join(files)))
     tool = _tool(argv)
-    if tool and not (tool.unless and any(arg.startswith(tool.unless) for arg in argv)):
-        insert_at = 2 if len(argv) > 1 and argv[1] in ("check", "format") else 1
-        argv[insert_at:insert_at] = [flag for flag in tool.flags if flag not in argv]
+    if tool is not None:
+        argv.extend(tool.check_only)
+        if not _chose_format(tool, argv):
+            argv.extend(flag for flag in tool.machine if flag not in argv)
     return argv
+
+
+def parser_for(check: Check) -> Tool | None:
+    """The tool whose output we can read; a format the user chose leaves it to the exit code."""
+    words = shlex.split(check.run)
+    tool = _tool(words)
+    return None if tool is None or _chose_format(tool, words) else tool
 
 
 def require_tool(check: Check) -> str:
@@ -148,7 +161,9 @@ def matches(name: str, globs: Sequence[str]) -> bool:
 def project_files(root: Path, globs: Sequence[str]) -> list[str]:
     """The files a gate checks: tracked ones in a repo, else every matching file."""
     if git.find_repo(root) is not None:
-        return [name for name in git.tracked_files(root, globs) if matches(name, globs)]
+        # A tracked file deleted from the work tree is no file to check.
+        tracked = git.tracked_files(root, globs)
+        return [name for name in tracked if matches(name, globs) and (root / name).exists()]
     skip = {".git", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".nox"}
     found = []
     for path in sorted(root.rglob("*")):
@@ -173,7 +188,8 @@ class RunningCheck:
         self._output: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
         self._errors: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
         self._process: subprocess.Popen[bytes] | None = None
-        if files:
+        # A command without {files} checks the project itself and always runs.
+        if files or "{files}" not in check.run:
             env = git.clean_env()
             env["PATH"] = search_path()
             self._process = subprocess.Popen(
@@ -185,7 +201,7 @@ class RunningCheck:
             return CheckFacts(self.check.name, self.display, 0, 0, "", 0)
         returncode = self._process.wait()
         output, diagnostics = (self._read(stream) for stream in (self._output, self._errors))
-        tool = _tool(self.argv)
+        tool = parser_for(self.check)
         # Parsed from stdout alone: warnings on stderr must not break the JSON parse.
         findings = tool.findings(output) if tool else None
         if not findings:

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar, cast
 
 from pytest_worktree_gates.errors import ConfigError
 
@@ -168,7 +168,7 @@ class _Reader:
             self.fail(dotted, f"must be a table, got {_show(table)}")
         self.table: dict[str, Any] = dict(table)
 
-    def fail(self, key: str, message: str) -> None:
+    def fail(self, key: str, message: str) -> NoReturn:
         where = str(self.file) if self.file else "pyproject.toml"
         raise ConfigError(f"{where}: {key}: {message}")
 
@@ -185,8 +185,7 @@ class _Reader:
             self.fail(self.key(name), f"expected {what}, got {_show(value)}")
         if not isinstance(value, kinds):
             self.fail(self.key(name), f"expected {what}, got {_show(value)}")
-        result: T = value
-        return result
+        return cast(T, value)
 
     def percent(self, name: str, default: float) -> float:
         value = float(self.get(name, (int, float), default, "a number from 0 to 100"))
@@ -217,6 +216,8 @@ class _Reader:
 def _show(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
     if isinstance(value, dict):
         return "a table"
     return repr(value)
@@ -323,7 +324,7 @@ def _checks(reader: _Reader) -> dict[str, Check]:
         try:
             fields = {part[1] for part in string.Formatter().parse(run) if part[1] is not None}
         except ValueError:
-            fields = {"<unbalanced brace>"}
+            step.fail(step.key("run"), f"unbalanced {{ or }} in {run!r}; only {{files}} is known")
         if fields - {"files"}:
             unknown = ", ".join(f"{{{name}}}" for name in sorted(fields - {"files"}))
             step.fail(step.key("run"), f"unknown placeholder {unknown}; only {{files}} is known")
@@ -340,7 +341,11 @@ def _checks(reader: _Reader) -> dict[str, Check]:
 
 
 def _gates(reader: _Reader, checks: Mapping[str, Check]) -> dict[str, Gate]:
-    gates = dict(DEFAULT_GATES)
+    # A built-in gate asks only for the checks that exist: with preset = "none" it has none.
+    gates = {
+        name: dataclasses.replace(gate, checks=tuple(c for c in gate.checks if c in checks))
+        for name, gate in DEFAULT_GATES.items()
+    }
     for name in sorted(dict(reader.table)):
         table = reader.sub(name)
         base = gates.get(name, Gate(name))
@@ -364,7 +369,10 @@ def _variants(reader: _Reader, gates: Mapping[str, Gate]) -> dict[str, Variant]:
     variants = dict(DEFAULT_VARIANTS)
     for name in sorted(dict(reader.table)):
         table = reader.sub(name)
-        base = variants.get(name, Variant(name, ()))
+        base = variants.get(name)
+        if base is None and "gates" not in table.table:
+            table.fail(table.key("gates"), "missing: a new variant must list the gates it demands")
+        base = base or Variant(name, ())
         chosen = table.strings("gates", base.gates)
         for gate in chosen:
             if gate not in gates:

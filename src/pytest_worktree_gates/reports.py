@@ -46,7 +46,7 @@ def show_actual(condition: Condition, precision: int) -> str:
             text += ", " + plural(int(counts["errors"]), "error")
         return text + (f", {counts['skipped']} skipped" if counts.get("skipped") else "")
     if condition.actual is None:
-        return str(condition.details.get("error", "-"))
+        return str(condition.details.get("error", condition.details.get("note", "-")))
     if condition.name.startswith("check:"):
         return plural(int(condition.actual), "error")
     return show_value(condition, condition.actual, precision)

@@ -70,6 +70,16 @@ def coverage_total(facts: CoverageFacts, fail_under: float) -> Condition:
 
 
 def coverage_branch(facts: CoverageFacts, fail_under: float) -> Condition:
+    if not facts.branch:
+        # No arcs were measured: "100 % of no branches" would be a pass that means nothing.
+        return Condition(
+            name="coverage.branch",
+            actual=None,
+            threshold=fail_under,
+            passed=False,
+            details={"error": "branch coverage was not measured; add --cov-branch"},
+            percent=True,
+        )
     total = _total((file.numbers for file in facts.files), facts.precision)
     return _percent(
         "coverage.branch",
@@ -98,13 +108,20 @@ def coverage_paths(facts: CoverageFacts, paths: Iterable[tuple[str, float]]) -> 
     for glob, threshold in minimums.items():
         if not groups[glob]:
             # A glob that matches nothing is almost always a typo; passing it would hide that.
+            # One whose files all belong to longer globs has nothing left to judge.
+            claimed = any(fnmatchcase(file.name, glob) for file in facts.files)
+            note = (
+                "every matching file belongs to a longer glob"
+                if claimed
+                else ("no measured file matches this glob")
+            )
             conditions.append(
                 Condition(
                     name=f"coverage.path:{glob}",
                     actual=None,
                     threshold=threshold,
-                    passed=False,
-                    details={"error": "no measured file matches this glob"},
+                    passed=claimed,
+                    details={"note" if claimed else "error": note},
                     percent=True,
                 )
             )
