@@ -12,6 +12,7 @@ import os
 import re
 import shlex
 import shutil
+import string
 import subprocess
 import sys
 import tempfile
@@ -90,13 +91,13 @@ class Tool:
     check_only: tuple[str, ...]  # always added, last, so they beat a --fix in the command
     machine: tuple[str, ...]  # machine-readable output, unless the command chose a format
     findings: Findings
-    chosen_format: str = "\0"  # a flag prefix that means the user picked the output format
+    chosen_format: tuple[str, ...] = ()  # flag prefixes by which the user picks the format
 
 
 TOOLS: dict[tuple[str, ...], Tool] = {
-    ("ruff", "check"): Tool(("--no-fix",), ("--output-format=json",), _ruff_json, "--output"),
+    ("ruff", "check"): Tool(("--no-fix",), ("--output-format=json",), _ruff_json, ("--output",)),
     ("ruff", "format"): Tool(("--check",), (), _reformat),
-    ("mypy",): Tool((), ("-O", "json"), _mypy_json, "-O"),
+    ("mypy",): Tool((), ("-O", "json"), _mypy_json, ("-O", "--output")),
     ("black",): Tool(("--check",), (), _reformat),
     ("isort",): Tool(("--check-only",), (), _lines_starting("error:")),
 }
@@ -108,7 +109,7 @@ def _tool(argv: Sequence[str]) -> Tool | None:
 
 
 def _chose_format(tool: Tool, argv: Sequence[str]) -> bool:
-    return any(arg.startswith(tool.chosen_format) for arg in argv)
+    return bool(tool.chosen_format) and any(arg.startswith(tool.chosen_format) for arg in argv)
 
 
 def search_path() -> str:
@@ -122,13 +123,15 @@ def command(check: Check, files: Sequence[str]) -> list[str]:
     for word in shlex.split(check.run):
         if word == "{files}":
             argv.extend(files)
-        else:
-            argv.append(word.replace("{files}", " ".join(files)))
+        else:  # format-string rules, so {{ and }} stand for literal braces
+            parsed = string.Formatter().parse(word)
+            joined = " ".join(files)
+            argv.append("".join(text + (joined if field else "") for text, field, _, _ in parsed))
     tool = _tool(argv)
     if tool is not None:
         argv.extend(tool.check_only)
         if not _chose_format(tool, argv):
-            argv.extend(flag for flag in tool.machine if flag not in argv)
+            argv.extend(tool.machine)
     return argv
 
 
