@@ -29,6 +29,7 @@ env_alias() {
 # SQL string literal: quotes and backslashes escaped.
 sql_str() { local s=${1//\\/\\\\}; printf "'%s'" "${s//\'/\\\'}"; }
 # SQL identifier: backticks doubled.
+# shellcheck disable=SC2016  # the backticks are SQL's, not the shell's
 sql_id() { printf '`%s`' "${1//\`/\`\`}"; }
 
 # `docker run IMAGE --innodb-buffer-pool-size=64M` means `mariadbd --innodb-...`.
@@ -99,6 +100,7 @@ if [ -n "$server" ] && [ ! -d "$DATADIR/mysql" ]; then
     # Root now has its password; the init scripts and the shutdown use it.
     export MYSQL_PWD=$MARIADB_ROOT_PASSWORD
     for f in /docker-entrypoint-initdb.d/*; do
+        # shellcheck source=/dev/null  # the init scripts are the user's
         case "$f" in
             *.sh) echo "running $f"; . "$f" ;;
             *.sql) echo "running $f"; "${mariadb[@]}" ${MARIADB_DATABASE:+"$MARIADB_DATABASE"} <"$f" ;;

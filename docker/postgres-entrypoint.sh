@@ -70,6 +70,7 @@ MSG
         "${psql[@]}" --set db="$POSTGRES_DB" <<<'CREATE DATABASE :"db";'
     fi
     for f in /docker-entrypoint-initdb.d/*; do
+        # shellcheck source=/dev/null  # the init scripts are the user's
         case "$f" in
             *.sh) echo "running $f"; . "$f" ;;
             *.sql) echo "running $f"; "${psql[@]}" --dbname "$POSTGRES_DB" -f "$f" ;;
