@@ -179,3 +179,19 @@ def test_an_interrupted_session_kills_its_checks(pytester: pytest.Pytester) -> N
     pid = int((pytester.path / "pid").read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_a_check_with_no_matching_file_shows_no_files(pytester: pytest.Pytester) -> None:
+    make_project(
+        pytester,
+        extra=(
+            "[tool.worktree-gates.checks.docs]\n"
+            'run = "ruff check {files}"\nfiles = ["*.nothing"]\n'
+            "[tool.worktree-gates.gates.docs]\n"
+            'checks = ["docs"]\n'
+        ),
+    )
+    result, report = json_report(pytester, "--gates=docs")
+    assert result.ret == 0
+    assert condition(report, "check:docs")["details"]["note"].startswith("no file matched")
+    result.stdout.fnmatch_lines(["check:docs*no files*pass"])

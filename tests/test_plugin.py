@@ -50,8 +50,15 @@ def test_coverage_below_threshold_exits_6_not_1(pytester: pytest.Pytester) -> No
     result.stdout.fnmatch_lines(["coverage.total*>= 95*FAIL", "gate unit FAILED: coverage.total*"])
 
 
-def test_coverage_numbers_equal_coverage_report(pytester: pytest.Pytester) -> None:
-    make_project(pytester)
+@pytest.mark.parametrize(
+    "coverage",
+    [
+        "",  # total only: taken from pytest-cov's own report
+        'paths = { "app/*" = 10 }\n',  # per-file facts: analysed by the gate
+    ],
+)
+def test_coverage_numbers_equal_coverage_report(pytester: pytest.Pytester, coverage: str) -> None:
+    make_project(pytester, coverage=coverage)
     _, report = json_report(pytester, "--gates")
     data = pytester.path / ".coverage"
     exported = pytester.path / "coverage.json"
@@ -62,8 +69,10 @@ def test_coverage_numbers_equal_coverage_report(pytester: pytest.Pytester) -> No
         capture_output=True,
     )
     totals = json.loads(exported.read_text())["totals"]
-    assert condition(report, "coverage.total")["actual"] == totals["percent_covered"]
-    assert condition(report, "coverage.total")["details"]["missing"] == totals["missing_lines"]
+    total = condition(report, "coverage.total")
+    assert total["actual"] == totals["percent_covered"]
+    if coverage:
+        assert total["details"]["missing"] == totals["missing_lines"]
 
 
 def test_failing_test_exits_1_even_when_coverage_is_low(pytester: pytest.Pytester) -> None:
@@ -133,9 +142,7 @@ def test_explicit_cov_is_respected(pytester: pytest.Pytester) -> None:
     (pytester.path / "other" / "__init__.py").write_text("X = 1\nY = 2\n")
     pytester.makeconftest("import other\n")
     _, report = json_report(pytester, "--gates", "--cov=other")
-    total = condition(report, "coverage.total")
-    assert total["actual"] == 100.0
-    assert total["details"]["statements"] == 2
+    assert condition(report, "coverage.total")["actual"] == 100.0  # app/ alone is 87.5 %
 
 
 def test_no_cov_fails_the_coverage_condition_clearly(pytester: pytest.Pytester) -> None:
@@ -473,3 +480,23 @@ def test_a_hook_answer_that_is_no_condition_is_flagged_once(
     assert result.ret == 6
     names = [item["name"] for item in report["conditions"]]
     assert names.count("plugin:invalid") == 1
+
+
+def test_subtests_are_not_counted_as_tests(pytester: pytest.Pytester) -> None:
+    if not hasattr(pytest, "Subtests"):
+        pytest.skip("this pytest has no built-in subtests")
+    make_project(
+        pytester,
+        tests=(
+            "from app.calc import add, div, sub\n\n"
+            "def test_many(subtests):\n"
+            "    for n in range(3):\n"
+            "        with subtests.test(n=n):\n"
+            "            assert add(n, 0) == n\n\n"
+            "def test_rest():\n"
+            "    assert sub(1, 1) == 0 and div(2, 1) == 2\n"
+        ),
+    )
+    result, report = json_report(pytester, "--gates")
+    assert result.ret == 0
+    assert condition(report, "tests")["details"]["passed"] == 2

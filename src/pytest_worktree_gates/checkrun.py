@@ -201,7 +201,7 @@ class RunningCheck:
 
     def finish(self) -> CheckFacts:
         if self._process is None:  # nothing to check is not a failure
-            return CheckFacts(self.check.name, self.display, 0, 0, "", 0)
+            return CheckFacts(self.check.name, self.display, 0, 0, "", 0, ran=False)
         returncode = self._process.wait()
         output, diagnostics = (self._read(stream) for stream in (self._output, self._errors))
         tool = parser_for(self.check)

@@ -48,6 +48,8 @@ def show_actual(condition: Condition, precision: int) -> str:
     if condition.actual is None:
         return str(condition.details.get("error", condition.details.get("note", "-")))
     if condition.name.startswith("check:"):
+        if "note" in condition.details:
+            return "no files"
         return plural(int(condition.actual), "error")
     return show_value(condition, condition.actual, precision)
 

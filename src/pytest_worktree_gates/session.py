@@ -147,6 +147,10 @@ class GateSession:
             self.outcomes.errors += 1
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # pytest 9 reports each subtest too; like pytest's summary, passes count tests, not
+        # subtests, while a failing subtest still fails the run.
+        if type(report).__name__ == "SubtestReport" and not report.failed:
+            return
         if report.when == "call":
             if report.passed:
                 self.outcomes.passed += 1
@@ -236,9 +240,25 @@ class GateSession:
         cov = getattr(getattr(plugin, "cov_controller", None), "cov", None)
         if cov is None:
             return None
+        reported = getattr(plugin, "cov_total", None)
+        if reported is not None and self.total_is_enough():
+            # pytest-cov has just analysed every file for its report; its total is the
+            # float `coverage report` returns, so analysing them again would only cost time.
+            return CoverageFacts((), int(cov.config.precision), False, total=float(reported))
         from pytest_worktree_gates import covfacts  # coverage is only read when measured
 
         return covfacts.collect(cov, self.setup.config.root)
+
+    def total_is_enough(self) -> bool:
+        """No condition or plugin of this gate needs per-file numbers."""
+        coverage = self.setup.config.coverage
+        return not (
+            coverage.paths
+            or coverage.branch
+            or self.setup.base is not None
+            or self.setup.baseline is not None
+            or self.config.hook.pytest_gates_conditions.get_hookimpls()
+        )
 
     def changed_lines(self) -> dict[str, frozenset[int]] | None:
         repo, base = self.setup.repo, self.setup.base

@@ -61,6 +61,8 @@ def _percent(
 
 
 def coverage_total(facts: CoverageFacts, fail_under: float) -> Condition:
+    if facts.total is not None and not facts.files:
+        return _percent("coverage.total", facts.total, fail_under, facts.precision)
     total = _total((file.numbers for file in facts.files), facts.precision)
     return _percent(
         "coverage.total",
@@ -202,6 +204,9 @@ def coverage_ratchet(facts: CoverageFacts, baseline: Mapping[str, int]) -> Condi
 
 def check(facts: CheckFacts) -> Condition:
     details: dict[str, object] = {"command": facts.command, "files": facts.files}
+    if not facts.ran:
+        # Shown, not failed: a project may have no file of a kind yet; a glob typo is visible.
+        details["note"] = "no file matched the check's files globs"
     if facts.errors:
         details["output"] = facts.output
     return Condition(
@@ -223,7 +228,7 @@ def evaluate(gate: Gate, config: CoverageConfig, facts: GateFacts) -> list[Condi
 
 
 def _coverage_conditions(config: CoverageConfig, facts: GateFacts) -> list[Condition]:
-    if facts.coverage is None or not facts.coverage.files:
+    if facts.coverage is None or not (facts.coverage.files or facts.coverage.total is not None):
         return [
             Condition(
                 name="coverage.total",

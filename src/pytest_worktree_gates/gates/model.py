@@ -65,6 +65,8 @@ class CoverageFacts:
     files: tuple[FileCoverage, ...]
     precision: int
     branch: bool
+    # The total alone, as `coverage report` computed it, when no condition needs the files.
+    total: float | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ class CheckFacts:
     errors: int
     output: str = ""
     files: int = 0
+    ran: bool = True  # False when no file matched the check's globs
 
 
 @dataclass(frozen=True)
