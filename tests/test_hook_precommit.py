@@ -341,4 +341,11 @@ def test_files_on_the_command_line_are_checked_without_touching_the_index(
     done = hook(root, "pre-commit", "--check", "format", "a.py")
     assert done.returncode == 0, done.stdout + done.stderr
     assert (root / "a.py").read_text() == PRETTY  # fixed in place, for the framework to see
+    assert "fixed in place: 1 file (a.py)" in done.stdout
     assert git(root, "status", "--porcelain") == "?? a.py\n"
+    # What passed is the fixed content: the original comes back, it is fixed again.
+    (root / "a.py").write_text(UGLY)
+    assert hook(root, "pre-commit", "--check", "format", "a.py").returncode == 0
+    assert (root / "a.py").read_text() == PRETTY
+    again = hook(root, "pre-commit", "--check", "format", "a.py")
+    assert "format: ok (cached)" in again.stdout

@@ -14,17 +14,18 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from pytest_worktree_gates import git
 from pytest_worktree_gates.config import Check
 from pytest_worktree_gates.errors import GatesError
-from pytest_worktree_gates.gates.model import CheckFacts
+
+if TYPE_CHECKING:
+    from pytest_worktree_gates.gates.model import CheckFacts
 
 OUTPUT_TAIL = 40  # lines of a failing check's output kept for the report
 
@@ -231,6 +232,8 @@ class RunningCheck:
         self.files = len(files)
         self.argv = command(check, files) if argv is None else argv
         self.display = check.run.replace("{files}", f"<{len(files)} files>")
+        import tempfile  # not at the top: a git hook answered from the cache never needs it
+
         # Files, not pipes: a chatty tool must never block on a full pipe we read only later.
         self._output: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
         self._errors: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
@@ -245,6 +248,8 @@ class RunningCheck:
             )
 
     def finish(self) -> CheckFacts:
+        from pytest_worktree_gates.gates.model import CheckFacts
+
         if self._process is None:  # nothing to check is not a failure
             return CheckFacts(self.check.name, self.display, 0, 0, "", 0)
         returncode = self._process.wait()

@@ -64,6 +64,7 @@ class Outcome:
 @dataclass
 class Report:
     stage: str
+    restages: bool = True  # False when a framework owns the index and reports the rewrites
     outcomes: list[Outcome] = field(default_factory=list)
 
     @property
@@ -169,15 +170,18 @@ def run_fixer(
         facts = process.finish()
     finally:
         process.kill()
-    changed = staging.changed_since_index(root, paths) if restage else []
-    blocked = tuple(path for path in changed if path in partial)
-    fixed = tuple(path for path in changed if path not in partial)
-    staging.reset_to_index(root, blocked)
-    staging.restage(root, fixed)
+    # The work tree held exactly the blobs planned on, so a new blob id means a rewrite.
+    after = {t.path: _content_id(root / t.path) for t in step.pending}
+    changed = [t.path for t in step.pending if after[t.path] != t.blob]
+    blocked = tuple(path for path in changed if path in partial) if restage else ()
+    fixed = tuple(path for path in changed if path not in blocked)
+    if restage:
+        staging.reset_to_index(root, blocked)
+        staging.restage(root, fixed)
     passed = facts.returncode == 0 and not blocked
     if facts.returncode == 0:
-        fresh = {path: hookcache.blob_sha((root / path).read_bytes()) for path in fixed}
-        subjects = [fresh.get(t.path, t.blob) for t in step.pending if t.path not in blocked]
+        # What passed is the content as the fixer left it, never the content it had to fix.
+        subjects = [after[t.path] for t in step.pending if t.path not in blocked]
         hookcache.remember(connection, step.check.name, step.setup, subjects)
     output = facts.output if facts.returncode else ""
     return Outcome(
@@ -189,6 +193,13 @@ def run_fixer(
         fixed,
         blocked,
     )
+
+
+def _content_id(path: Path) -> str:
+    try:
+        return hookcache.blob_sha(path.read_bytes())
+    except OSError:  # a tool that deleted a file left nothing that passed
+        return ""
 
 
 @contextmanager
@@ -222,8 +233,8 @@ def run_pre_commit(
     """
     root = repo.root
     checks = select(config, "pre-commit", names)
-    report = Report("pre-commit")
     framework = files is not None
+    report = Report("pre-commit", restages=not framework)
     targets = file_targets(root, files or ()) if framework else staged_targets(root)
     if not checks or not (targets or any("{files}" not in c.run for c in checks)):
         return report
@@ -291,7 +302,8 @@ def render(report: Report, out: TextIO) -> None:
         else:
             print(f"{item.check}: FAILED on {shown}", file=out)
         if item.fixed:
-            print(f"  fixed and restaged: {_files(item.fixed)}", file=out)
+            done = "fixed and restaged" if report.restages else "fixed in place"
+            print(f"  {done}: {_files(item.fixed)}", file=out)
         if item.unstageable:
             print(
                 f"  fixed but not restaged, because these files also have unstaged changes: "

@@ -81,13 +81,6 @@ def unstaged_paths(root: Path) -> set[str]:
     return set(_names(_git_bytes(["diff", "--name-only", "-z", "--ignore-submodules"], root)))
 
 
-def changed_since_index(root: Path, paths: Sequence[str]) -> list[str]:
-    """Which of ``paths`` a tool rewrote (the work tree equals the index before it runs)."""
-    if not paths:
-        return []
-    return _names(_git_bytes(["diff", "--name-only", "-z", "--", *_literal(paths)], root))
-
-
 def _literal(paths: Sequence[str]) -> list[str]:
     # Pathspec magic would read "*" or ":" in a hostile name as a pattern.
     return [f":(literal){path}" for path in paths]

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pytest_worktree_gates import config, git, shims, staging
+from pytest_worktree_gates import config, git, staging
 from pytest_worktree_gates.cli.context import here
 from pytest_worktree_gates.errors import GatesError
 
@@ -67,6 +67,8 @@ def add_parser(verbs: Any) -> None:
 
 
 def run_install(args: argparse.Namespace) -> int:
+    from pytest_worktree_gates import shims
+
     repo = here().repo
     for line in shims.install(shims.hooks_dir(repo.root), args.force):
         print(line)
@@ -74,6 +76,8 @@ def run_install(args: argparse.Namespace) -> int:
 
 
 def run_uninstall(args: argparse.Namespace) -> int:
+    from pytest_worktree_gates import shims
+
     repo = here().repo
     for line in shims.uninstall(shims.hooks_dir(repo.root)):
         print(line)
@@ -106,7 +110,8 @@ def _repo() -> git.Repo:
 
 
 def _run_hook(args: argparse.Namespace) -> int:
-    from pytest_worktree_gates import hookrun, prepush
+    # Imported here, and prepush only for a push: a cached commit hook should cost ~100 ms.
+    from pytest_worktree_gates import hookrun
 
     staging.absolute_index_env()
     repo = _repo()
@@ -117,6 +122,8 @@ def _run_hook(args: argparse.Namespace) -> int:
             print("worktree-gates: restored unstaged changes left by an interrupted hook run")
         report = hookrun.run_pre_commit(repo, settings, args.check, files)
     else:
+        from pytest_worktree_gates import prepush
+
         # git passes the remote's name and URL as arguments and the refs on stdin; the
         # pre-commit framework passes the changed files as arguments and no refs.
         refs = _stdin_refs()
