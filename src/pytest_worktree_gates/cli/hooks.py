@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from pytest_worktree_gates import config, git, staging
-from pytest_worktree_gates.cli.context import here
 from pytest_worktree_gates.errors import GatesError
 
 EXIT_FAILED = 1  # a hook that cannot run blocks the commit, as a failing check does
@@ -69,7 +68,7 @@ def add_parser(verbs: Any) -> None:
 def run_install(args: argparse.Namespace) -> int:
     from pytest_worktree_gates import shims
 
-    repo = here().repo
+    repo = _repo()  # not here(): installing must work while the config is broken
     for line in shims.install(shims.hooks_dir(repo.root), args.force):
         print(line)
     return 0
@@ -78,7 +77,7 @@ def run_install(args: argparse.Namespace) -> int:
 def run_uninstall(args: argparse.Namespace) -> int:
     from pytest_worktree_gates import shims
 
-    repo = here().repo
+    repo = _repo()
     for line in shims.uninstall(shims.hooks_dir(repo.root)):
         print(line)
     return 0
