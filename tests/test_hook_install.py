@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -145,7 +146,8 @@ def test_a_shim_without_the_package_says_how_to_get_it(tmp_path: Path, stage: st
     shim.chmod(0o755)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    (bin_dir / "python3").symlink_to("/usr/bin/false")
+    # A python3 without the package: the base interpreter this venv was made from.
+    (bin_dir / "python3").symlink_to(Path(sys.base_prefix) / "bin" / "python3")
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin"}
     done = subprocess.run([str(shim)], cwd=root, env=env, capture_output=True, text=True)
     assert done.returncode == 1

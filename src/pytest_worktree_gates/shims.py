@@ -24,18 +24,20 @@ _SHIM = """\
 #!/bin/sh
 {marker} ({stage}): `worktree-gates hooks install` wrote it, `uninstall` removes it.
 # Nothing is baked in: it runs this worktree's .venv python, else python3 from PATH.
-root=$(git rev-parse --show-toplevel 2>/dev/null) || root=.
-for python in "$root/.venv/bin/python" "$root/.venv/Scripts/python.exe"; do
-    if [ -x "$python" ]; then
-        exec "$python" -m pytest_worktree_gates hooks run {stage} "$@"
-    fi
+if [ -e .git ]; then root=$PWD; else root=$(git rev-parse --show-toplevel 2>/dev/null) || root=.; fi
+python=python3
+for candidate in "$root/.venv/bin/python" "$root/.venv/Scripts/python.exe"; do
+    if [ -x "$candidate" ]; then python=$candidate; break; fi
 done
-if ! python3 -c "import pytest_worktree_gates" 2>/dev/null; then
-    echo "worktree-gates: no .venv in $root and python3 lacks pytest-worktree-gates;" \\
-        "pip install pytest-worktree-gates, or run git commit --no-verify" >&2
-    exit 1
-fi
-exec python3 -m pytest_worktree_gates hooks run {stage} "$@"
+exec "$python" -c '
+import sys
+try:
+    from pytest_worktree_gates.hookmain import main
+except ImportError:
+    sys.exit("worktree-gates: " + sys.executable + " lacks pytest-worktree-gates; "
+             "pip install pytest-worktree-gates, or skip the hook with --no-verify")
+sys.exit(main(sys.argv[1:]))
+' {stage} "$@"
 """
 
 
