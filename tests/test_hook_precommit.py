@@ -349,3 +349,15 @@ def test_files_on_the_command_line_are_checked_without_touching_the_index(
     assert (root / "a.py").read_text() == PRETTY
     again = hook(root, "pre-commit", "--check", "format", "a.py")
     assert "format: ok (cached)" in again.stdout
+
+
+def test_a_changed_tool_config_file_invalidates_the_cache(tmp_path: Path, log: Path) -> None:
+    root = make_repo(tmp_path / "repo", checks_toml(logged=script(tmp_path, "logged", LOGGING)))
+    (root / "a.py").write_text("a = 1\n")
+    git(root, "add", "a.py")
+    hook(root, log=log)
+    hook(root, log=log)
+    assert len(log_lines(log)) == 1
+    (root / "ruff.toml").write_text("line-length = 80\n")  # read by the tools, even unstaged
+    hook(root, log=log)
+    assert len(log_lines(log)) == 2

@@ -7,15 +7,18 @@ the CLI.
 
 from __future__ import annotations
 
-import argparse
 import select
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_worktree_gates import config, git, staging
 from pytest_worktree_gates.errors import GatesError
+
+if TYPE_CHECKING:
+    import argparse
 
 EXIT_FAILED = 1  # a hook that cannot run blocks the commit, as a failing check does
 EXIT_INTERRUPTED = 130
@@ -23,6 +26,11 @@ EXIT_INTERRUPTED = 130
 
 def main(argv: Sequence[str]) -> int:
     """``STAGE [--check NAME]... [--gate] [FILES...]``, as the shims pass it."""
+    if argv and argv[0] in STAGES and not any(word.startswith("-") for word in argv[1:]):
+        # What git passes (a push adds the remote's name and URL): argparse costs ~10 ms.
+        return run_hook(Arguments(argv[0], files=list(argv[1:])))
+    import argparse
+
     parser = argparse.ArgumentParser(prog="worktree-gates hooks run")
     add_arguments(parser)
     args, extra = parser.parse_known_args(list(argv))
@@ -32,8 +40,21 @@ def main(argv: Sequence[str]) -> int:
     return run_hook(args)
 
 
+STAGES = ("pre-commit", "pre-push")
+
+
+@dataclass
+class Arguments:
+    """What argparse would produce for ``hooks run``."""
+
+    stage: str
+    check: list[str] = field(default_factory=list)
+    gate: bool = False
+    files: list[str] = field(default_factory=list)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("stage", metavar="STAGE", choices=("pre-commit", "pre-push"))
+    parser.add_argument("stage", metavar="STAGE", choices=STAGES)
     parser.add_argument(
         "--check",
         action="append",
@@ -49,7 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="*", metavar="FILES")
 
 
-def run_hook(args: argparse.Namespace) -> int:
+def run_hook(args: Arguments | argparse.Namespace) -> int:
     """A hook never exits 2: git only knows zero (go on) and non-zero (stop)."""
     try:
         return _run_hook(args)
@@ -74,7 +95,7 @@ def find_repo() -> git.Repo:
     raise GatesError(f"{cwd} is not inside a git work tree; run the hook from your project")
 
 
-def _run_hook(args: argparse.Namespace) -> int:
+def _run_hook(args: Arguments | argparse.Namespace) -> int:
     # Imported here, and prepush only for a push: a cached commit hook should cost ~100 ms.
     from pytest_worktree_gates import hookrun
 
