@@ -1,4 +1,4 @@
-"""Shared helpers: real git repos in tmp dirs and pytester projects."""
+"""Shared helpers: real git repos in tmp dirs, pytester projects, real database engines."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import coverage  # noqa: F401
+import docker
+import docker.errors
 import pytest
+import requests.exceptions
 
 # pytester's in-process runs drop modules first imported inside them; coverage's C tracer
 # cannot be imported twice in one process, so it is imported here, once, up front.
@@ -48,3 +51,41 @@ def commit_all(path: Path, message: str = "change") -> str:
     git(path, "add", "-A")
     git(path, "commit", "-q", "-m", message)
     return git(path, "rev-parse", "HEAD").strip()
+
+
+# Real engines: scripts/services starts a Docker engine and builds these images offline.
+SERVICE_IMAGES = {
+    "postgres": "worktree-gates-test/postgres:15",
+    "mariadb": "worktree-gates-test/mariadb:10.11",
+    "redis": "worktree-gates-test/redis:7",
+}
+SERVICES_HINT = "run ./scripts/services (root) or set WTG_SERVICES=1 with ./scripts/test"
+
+
+def require_services(*images: str) -> docker.DockerClient:
+    """A client of an answering Docker engine that holds `images` (default: all test images).
+
+    Without them the test skips, except under WTG_REQUIRE_SERVICES=1 (CI), where it fails: in
+    CI no database test may pass by not running.
+    """
+    wanted = images or tuple(SERVICE_IMAGES.values())
+    problem = ""
+    try:
+        client = docker.from_env(timeout=10)
+        client.ping()
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        problem = f"no Docker engine answers ({exc})"
+    else:
+        missing = []
+        for image in wanted:
+            try:
+                client.images.get(image)
+            except docker.errors.ImageNotFound:
+                missing.append(image)
+        if missing:
+            problem = f"missing test images {', '.join(missing)}"
+    if problem:
+        if os.environ.get("WTG_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"{problem}, and WTG_REQUIRE_SERVICES=1: {SERVICES_HINT}", pytrace=False)
+        pytest.skip(f"{problem}: {SERVICES_HINT}")
+    return client

@@ -67,6 +67,10 @@ def test_known_tools_get_check_only_machine_readable_flags() -> None:
     ]  # fmt: skip
     assert command(Check("f", "black -q {files}"), ["a.py"]) == ["black", "-q", "a.py", "--check"]
     assert command(Check("i", "isort {files}"), []) == ["isort", "--check-only"]
+    assert command(Check("t", "mypy --output json {files}"), ["a.py"]) == [
+        "mypy", "--output", "json", "a.py",
+    ]  # fmt: skip
+    assert command(Check("e", "echo {{x}} {files}"), ["a.py"]) == ["echo", "{x}", "a.py"]
     # A format the user chose is respected, but a gate still never fixes.
     chosen = command(Check("l", "ruff check --output-format=concise ."), [])
     assert chosen == ["ruff", "check", "--output-format=concise", ".", "--no-fix"]

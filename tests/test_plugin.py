@@ -12,7 +12,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from tests.conftest import git
+from tests.conftest import commit_all, git
 from tests.projects import (
     CALC,
     NO_CHECKS,
@@ -403,6 +403,8 @@ def ledger_rows(root: Path) -> list[tuple[str, int]]:
         (["test_calc.py"], "not recorded: narrowed to paths"),
         (["-m", "not slow"], "not recorded: narrowed by -m"),
         (["--deselect", "test_calc.py::test_add"], "not recorded: narrowed by --deselect"),
+        (["--ignore=other"], "not recorded: narrowed by --ignore"),
+        (["--sw-skip"], "not recorded: narrowed by --sw-skip"),
     ],
 )
 def test_runs_that_test_less_than_the_gate_are_not_recorded(
@@ -420,3 +422,54 @@ def test_no_tests_selected_is_not_recorded_as_a_failure(pytester: pytest.Pyteste
     assert result.ret == 5
     result.stdout.fnmatch_lines(["gate unit did not run: no tests were selected*narrowed by -k*"])
     assert ledger_rows(root) == []
+
+
+def test_narrowing_through_pytest_addopts_counts(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = in_git_repo(pytester)
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-k add")
+    result = pytester.runpytest("--gates")
+    assert "not recorded: narrowed by -k" in result.stdout.str()
+    assert ledger_rows(root) == []
+
+
+def test_paths_and_markers_in_the_projects_addopts_are_its_canonical_run(
+    pytester: pytest.Pytester,
+) -> None:
+    root = in_git_repo(pytester)
+    with (root / "pyproject.toml").open("a") as handle:
+        handle.write("\n[tool.pytest.ini_options]\naddopts = \"-m 'not slow' test_calc.py\"\n")
+    commit_all(root, "addopts")
+    result = pytester.runpytest("--gates")
+    assert result.ret == 0
+    assert ledger_rows(root) == [("unit", 1)]
+
+
+def test_max_warnings_is_judged_by_the_gate(pytester: pytest.Pytester) -> None:
+    if not hasattr(pytest.ExitCode, "MAX_WARNINGS_ERROR"):
+        pytest.skip("this pytest has no --max-warnings")
+    root = in_git_repo(pytester)
+    pytester.makepyfile(
+        test_warn="import warnings\n\ndef test_w():\n    warnings.warn('careful')\n"
+    )
+    commit_all(root, "a warning")
+    result, report = json_report(pytester, "--gates", "--max-warnings=0")
+    assert result.ret == 6
+    assert condition(report, "warnings") == {
+        "name": "warnings", "actual": 1, "threshold": 0, "passed": False, "details": {}
+    }  # fmt: skip
+    result.stdout.fnmatch_lines(["gate unit FAILED: warnings (exit 6)"])
+    assert ledger_rows(root) == [("unit", 0)]
+
+
+@pytest.mark.parametrize("answer", ["3", "True", "'text'"])
+def test_a_hook_answer_that_is_no_condition_is_flagged_once(
+    pytester: pytest.Pytester, answer: str
+) -> None:
+    make_project(pytester)
+    pytester.makeconftest(f"def pytest_gates_conditions(gate, facts):\n    return {answer}\n")
+    result, report = json_report(pytester, "--gates")
+    assert result.ret == 6
+    names = [item["name"] for item in report["conditions"]]
+    assert names.count("plugin:invalid") == 1

@@ -12,6 +12,7 @@ import os
 import re
 import shlex
 import shutil
+import string
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -113,17 +114,17 @@ class Tool:
     check_only: tuple[str, ...]  # always added, last, so they beat a --fix in the command
     machine: tuple[str, ...]  # machine-readable output, unless the command chose a format
     findings: Findings
-    chosen_format: str = "\0"  # a flag prefix that means the user picked the output format
+    chosen_format: tuple[str, ...] = ()  # flag prefixes by which the user picks the format
     # Which files have findings, so a hook can cache the files that passed; None: unknown.
     paths: Callable[[str], set[str] | None] | None = None
 
 
 TOOLS: dict[tuple[str, ...], Tool] = {
     ("ruff", "check"): Tool(
-        ("--no-fix",), ("--output-format=json",), _ruff_json, "--output", _ruff_paths
+        ("--no-fix",), ("--output-format=json",), _ruff_json, ("--output",), _ruff_paths
     ),
     ("ruff", "format"): Tool(("--check",), (), _reformat),
-    ("mypy",): Tool((), ("-O", "json"), _mypy_json, "-O", _mypy_paths),
+    ("mypy",): Tool((), ("-O", "json"), _mypy_json, ("-O", "--output"), _mypy_paths),
     ("black",): Tool(("--check",), (), _reformat),
     ("isort",): Tool(("--check-only",), (), _lines_starting("error:")),
 }
@@ -135,7 +136,7 @@ def _tool(argv: Sequence[str]) -> Tool | None:
 
 
 def _chose_format(tool: Tool, argv: Sequence[str]) -> bool:
-    return any(arg.startswith(tool.chosen_format) for arg in argv)
+    return bool(tool.chosen_format) and any(arg.startswith(tool.chosen_format) for arg in argv)
 
 
 def search_path() -> str:
@@ -153,8 +154,10 @@ def expand(check: Check, files: Sequence[str]) -> list[str]:
     for word in shlex.split(check.run):
         if word == "{files}":
             argv.extend(safe)
-        else:
-            argv.append(word.replace("{files}", " ".join(safe)))
+        else:  # format-string rules, so {{ and }} stand for literal braces
+            parsed = string.Formatter().parse(word)
+            joined = " ".join(safe)
+            argv.append("".join(text + (joined if field else "") for text, field, _, _ in parsed))
     return argv
 
 
@@ -165,7 +168,7 @@ def command(check: Check, files: Sequence[str]) -> list[str]:
     if tool is not None:
         argv.extend(tool.check_only)
         if not _chose_format(tool, argv):
-            argv.extend(flag for flag in tool.machine if flag not in argv)
+            argv.extend(tool.machine)
     return argv
 
 

@@ -116,10 +116,10 @@ def docker(settings: config.Config) -> Iterator[Finding]:
     backend = settings.databases.backend
     if backend not in ("docker", "auto") or (backend == "auto" and not settings.databases.engines):
         return
-    import docker as docker_sdk  # the SDK is slow to import; only doctor and databases need it
+    from docker.client import DockerClient  # slow to import; only doctor and databases need it
 
     try:
-        client = docker_sdk.from_env(timeout=DOCKER_TIMEOUT)
+        client = DockerClient.from_env(timeout=DOCKER_TIMEOUT)
         client.ping()
     except Exception as error:  # the SDK raises many types for "no engine"
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__

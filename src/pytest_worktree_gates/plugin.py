@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_worktree_gates import hookspecs
+from pytest_worktree_gates.errors import GatesError
 
 if TYPE_CHECKING:
     from pytest_worktree_gates.session import GateSetup
@@ -58,7 +59,6 @@ def pytest_load_initial_conftests(
     """
     options = early_config.known_args_namespace
     if getattr(options, "gates", None):
-        from pytest_worktree_gates.errors import GatesError
         from pytest_worktree_gates.session import prepare
 
         try:

@@ -6,6 +6,7 @@ Imported only when ``--gates`` is given, so a plain ``pytest`` run pays nothing 
 from __future__ import annotations
 
 import os
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,16 +75,25 @@ def prepare(early_config: pytest.Config, options: Any) -> GateSetup:
 
 
 # Options that make a run test less than the whole gate: such a run may not vouch for a tree.
-NARROWING_FLAGS = ("-k", "-m", "--lf", "--last-failed", "--deselect", "--sw", "--stepwise")
+NARROWING_FLAGS = (
+    "-k", "-m", "--lf", "--last-failed", "--deselect", "--ignore", "--ignore-glob",
+    "--sw", "--stepwise", "--sw-skip", "--stepwise-skip", "--sw-reset", "--stepwise-reset",
+)  # fmt: skip
 
 
 def _narrowing(early_config: pytest.Config, options: Any, setup: GateSetup) -> str | None:
-    # Only the command line counts: -m or -k in the project's addopts are its canonical run.
-    for arg in early_config.invocation_params.args:
-        flag = str(arg).split("=", 1)[0]
-        if flag in NARROWING_FLAGS or (flag[:2] in ("-k", "-m") and not flag.startswith("--")):
-            return f"narrowed by {flag[:2] if not flag.startswith('--') else flag}"
-    if getattr(options, "file_or_dir", None):
+    # What the user typed (PYTEST_ADDOPTS included) counts; the project's ini addopts are its
+    # canonical run and do not.
+    typed = shlex.split(os.environ.get("PYTEST_ADDOPTS", ""))
+    typed += [str(arg) for arg in early_config.invocation_params.args]
+    for arg in typed:
+        flag = arg.split("=", 1)[0]
+        if flag in NARROWING_FLAGS:
+            return f"narrowed by {flag}"
+        if flag[:2] in ("-k", "-m") and not flag.startswith("--"):
+            return f"narrowed by {flag[:2]}"
+    ini_words = set(shlex.split(" ".join(early_config.getini("addopts"))))
+    if any(path not in ini_words for path in getattr(options, "file_or_dir", None) or ()):
         return "narrowed to paths"
     explicit = getattr(options, "cov_source", None)
     if (
@@ -179,6 +189,7 @@ class GateSession:
             baseline=setup.baseline,
         )
         found = conditions.evaluate(setup.gate, setup.config.coverage, facts)
+        found.extend(self.warnings_condition())
         found.extend(self.plugin_conditions(facts))
         final = tuple(found)
         return GateResult(
@@ -190,6 +201,20 @@ class GateSession:
             base=setup.base,
         )
 
+    def warnings_condition(self) -> list[Condition]:
+        """pytest 9 checks --max-warnings after the summary and exits 6; judge it here instead."""
+        limit = getattr(self.config.option, "max_warnings", None)
+        if limit is None:
+            try:
+                limit = self.config.getini("max_warnings")
+            except ValueError:  # a pytest without --max-warnings
+                return []
+        if limit is None or limit == "":
+            return []
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        count = len(getattr(reporter, "stats", {}).get("warnings", []))
+        return [conditions.warnings(count, int(limit))]
+
     def plugin_conditions(self, facts: GateFacts) -> list[Condition]:
         """Third-party conditions; a broken plugin fails the gate, it does not crash it."""
         try:
@@ -198,8 +223,12 @@ class GateSession:
             return [_invalid(f"pytest_gates_conditions raised {error!r}")]
         found: list[Condition] = []
         for answer in answers:
-            items = [answer] if isinstance(answer, Condition) else list(answer or ())
-            found.extend(_plugin_condition(item) for item in items)
+            if isinstance(answer, Condition):
+                found.append(_plugin_condition(answer))
+            elif isinstance(answer, (list, tuple)):
+                found.extend(_plugin_condition(item) for item in answer)
+            else:
+                found.append(_plugin_condition(answer))
         return found
 
     def coverage_facts(self) -> CoverageFacts | None:

@@ -38,6 +38,11 @@ def tests(facts: TestFacts) -> Condition:
     )
 
 
+def warnings(count: int, limit: int) -> Condition:
+    """pytest's --max-warnings, judged with the gate so a pass can never exit 6 afterwards."""
+    return Condition(name="warnings", actual=count, threshold=limit, passed=count <= limit)
+
+
 def _total(numbers: Iterable[Numbers], precision: int) -> Numbers:
     return sum(numbers, Numbers(precision=precision))
 
