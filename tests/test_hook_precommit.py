@@ -109,6 +109,13 @@ def test_a_crashing_check_leaves_unstaged_work_in_place(tmp_path: Path) -> None:
 SLOW = "import os, time\ntime.sleep(float(os.environ.get('WTG_SLEEP', '0')))\n"
 
 
+def _text(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except FileNotFoundError:  # git checkout-index replaces the file: it may be gone a moment
+        return None
+
+
 def _start_slow_hook(root: Path) -> subprocess.Popen[str]:
     env = hook_env()
     env["WTG_SLEEP"] = "60"
@@ -122,7 +129,7 @@ def _start_slow_hook(root: Path) -> subprocess.Popen[str]:
     )
     backup = root / ".git" / "worktree-gates" / "unstaged.patch"
     deadline = time.monotonic() + 30
-    while not (backup.exists() and (root / "m.py").read_text() == "a = 2\n"):
+    while not (backup.exists() and _text(root / "m.py") == "a = 2\n"):
         assert time.monotonic() < deadline, "the hook never set the unstaged hunks aside"
         time.sleep(0.05)
     time.sleep(0.3)  # let it start the check
