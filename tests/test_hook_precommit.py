@@ -368,3 +368,33 @@ def test_a_changed_tool_config_file_invalidates_the_cache(tmp_path: Path, log: P
     (root / "ruff.toml").write_text("line-length = 80\n")  # read by the tools, even unstaged
     hook(root, log=log)
     assert len(log_lines(log)) == 2
+
+
+def test_files_given_from_a_subdirectory_are_found(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "repo", RUFF)
+    (root / "pkg").mkdir()
+    (root / "pkg" / "a.py").write_text(UGLY)
+    (root / "pkg" / "link.py").symlink_to("a.py")
+    done = subprocess.run(
+        [PY, "-m", "pytest_worktree_gates", "hooks", "run", "pre-commit", "--check", "format",
+         "a.py", "link.py", "../../outside.py"],
+        cwd=root / "pkg", env=hook_env(), capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "format: ok on 1 file (pkg/a.py)" in done.stdout
+    assert (root / "pkg" / "a.py").read_text() == PRETTY
+
+
+def test_a_project_wide_fixer_restages_only_what_is_staged(tmp_path: Path) -> None:
+    toml = '[tool.worktree-gates.checks]\npreset = "none"\n'
+    toml += '[tool.worktree-gates.checks.format]\nrun = "ruff format"\nfixes = true\n'
+    root = make_repo(tmp_path / "repo", toml, {"other.py": "o = 1\n", "mine.py": "m = 1\n"})
+    (root / "other.py").write_text("o  =  2\n")  # tracked, changed, not staged: not this commit
+    (root / "mine.py").write_text(UGLY)
+    git(root, "add", "mine.py")
+    done = hook(root)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "fixed and restaged: 1 file (mine.py)" in done.stdout
+    assert staged(root, "mine.py") == PRETTY
+    assert (root / "other.py").read_text() == "o  =  2\n"
+    assert staged(root, "other.py") == "o = 1\n"

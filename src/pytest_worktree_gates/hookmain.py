@@ -7,6 +7,7 @@ the CLI.
 
 from __future__ import annotations
 
+import os
 import select
 import sys
 from collections.abc import Sequence
@@ -74,7 +75,7 @@ def run_hook(args: Arguments | argparse.Namespace) -> int:
     """A hook never exits 2: git only knows zero (go on) and non-zero (stop)."""
     try:
         return _run_hook(args)
-    except staging.Interrupted:
+    except KeyboardInterrupt:  # staging.Interrupted too: SIGINT, SIGTERM, SIGHUP
         print(
             "worktree-gates: interrupted; your unstaged changes are back in place", file=sys.stderr
         )
@@ -102,7 +103,7 @@ def _run_hook(args: Arguments | argparse.Namespace) -> int:
     staging.absolute_index_env()
     repo = find_repo()
     settings = config.load(repo.root)
-    files = args.files or None
+    files = _from_root(repo.root, args.files) if args.files else None
     if args.stage == "pre-commit":
         if files is None and staging.recover(repo.root, staging.patch_path(repo)):
             print("worktree-gates: restored unstaged changes left by an interrupted hook run")
@@ -131,6 +132,17 @@ def _run_hook(args: Arguments | argparse.Namespace) -> int:
         )
     hookrun.render(report, sys.stdout)
     return 0 if report.passed else EXIT_FAILED
+
+
+def _from_root(root: Path, names: Sequence[str]) -> list[str]:
+    """Command-line file names, taken from the current directory, as paths from the root."""
+    cwd = Path.cwd()
+    found = []
+    for name in names:
+        relative = os.path.relpath(os.path.normpath(cwd / name), root)
+        if not relative.startswith(os.pardir):  # outside the work tree: nothing of ours
+            found.append(Path(relative).as_posix())
+    return found
 
 
 def _stdin_refs() -> list[Any]:

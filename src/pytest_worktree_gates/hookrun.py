@@ -159,9 +159,16 @@ def run_checks(root: Path, steps: Sequence[Step], connection: sqlite3.Connection
 
 
 def run_fixer(
-    root: Path, step: Step, partial: set[str], connection: sqlite3.Connection, restage: bool
+    root: Path,
+    step: Step,
+    connection: sqlite3.Connection,
+    staged: set[str] | None,
+    partial: set[str],
 ) -> Outcome:
-    """Run one formatter; restage what it fixed unless the file has unstaged hunks."""
+    """Run one formatter; restage what it fixed unless the file has unstaged hunks.
+
+    ``staged`` is None when a framework owns the index: then files are fixed in place only.
+    """
     paths = [t.path for t in step.pending]
     process = checkrun.RunningCheck(
         step.check, root, paths, checkrun.hook_command(step.check, paths)
@@ -170,13 +177,19 @@ def run_fixer(
         facts = process.finish()
     finally:
         process.kill()
-    # The work tree held exactly the blobs planned on, so a new blob id means a rewrite.
     after = {t.path: _content_id(root / t.path) for t in step.pending}
-    changed = [t.path for t in step.pending if after[t.path] != t.blob]
-    blocked = tuple(path for path in changed if path in partial) if restage else ()
-    fixed = tuple(path for path in changed if path not in blocked)
-    if restage:
-        staging.reset_to_index(root, blocked)
+    if staged is None:
+        # The files held exactly the blobs planned on, so a new blob id means a rewrite.
+        blocked: tuple[str, ...] = ()
+        fixed = tuple(t.path for t in step.pending if after[t.path] != t.blob)
+    else:
+        # Every tracked file equalled the index before the fixer ran, so git's diff is its work,
+        # even for a fixer that formats the whole project.
+        rewritten = staging.unstaged_paths(root)
+        blocked = tuple(sorted(rewritten & staged & partial))
+        fixed = tuple(sorted((rewritten & staged) - partial))
+        # Not part of this commit: drop the rewrite (it comes when the file is committed).
+        staging.reset_to_index(root, [*blocked, *sorted(rewritten - staged)])
         staging.restage(root, fixed)
     passed = facts.returncode == 0 and not blocked
     if facts.returncode == 0:
@@ -213,13 +226,15 @@ def staged_targets(root: Path) -> list[Target]:
 
 
 def file_targets(root: Path, names: Sequence[str]) -> list[Target]:
-    """Files given on the command line (the pre-commit framework's way): hash what is there."""
+    """Files by root-relative name (given by a framework, or changed by a push): hash them.
+
+    Symlinks are left out, as in the staged mode: their content is a path, not Python.
+    """
     targets = []
     for name in names:
         path = root / name
-        if path.is_file():
-            relative = path.resolve().relative_to(root.resolve()).as_posix()
-            targets.append(Target(relative, hookcache.blob_sha(path.read_bytes())))
+        if path.is_file() and not path.is_symlink():
+            targets.append(Target(name, hookcache.blob_sha(path.read_bytes())))
     return targets
 
 
@@ -249,12 +264,13 @@ def run_pre_commit(
         if framework:
             for step in steps:
                 if step.check.fixes and step.due:
-                    report.outcomes.append(run_fixer(root, step, set(), connection, restage=False))
+                    report.outcomes.append(run_fixer(root, step, connection, None, set()))
         else:
             with staging.unstaged_set_aside(root, backup) as partial:
                 for step in steps:
                     if step.check.fixes and step.due:
-                        report.outcomes.append(run_fixer(root, step, partial, connection, True))
+                        staged = {t.path for t in targets}
+                        report.outcomes.append(run_fixer(root, step, connection, staged, partial))
                 if any(item.fixed for item in report.outcomes):
                     # Restaged content has new blob ids (and a new tree): plan the rest again.
                     targets = staged_targets(root)
