@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import shlex
-import shutil
 import sqlite3
 import subprocess
 import time
@@ -51,12 +50,12 @@ def blob_sha(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
 
 
-def tool_version(connection: sqlite3.Connection, program: str, path: str) -> str:
+def tool_version(connection: sqlite3.Connection, path: str) -> str:
     """The tool's ``--version``, asked once per installed binary (keyed by its stat)."""
     info = os.stat(path)
     stamp = f"{os.path.realpath(path)}:{info.st_size}:{info.st_mtime_ns}"
     row = connection.execute(
-        "SELECT version FROM tool_versions WHERE program = ? AND stamp = ?", (program, stamp)
+        "SELECT version FROM tool_versions WHERE program = ? AND stamp = ?", (path, stamp)
     ).fetchone()
     if row:
         return str(row[0])
@@ -70,7 +69,7 @@ def tool_version(connection: sqlite3.Connection, program: str, path: str) -> str
         version = "unknown"
     connection.execute(
         "INSERT OR REPLACE INTO tool_versions (program, stamp, version) VALUES (?, ?, ?)",
-        (program, stamp, version),
+        (path, stamp, version),
     )
     return version
 
@@ -125,7 +124,3 @@ def remember(
             " VALUES (?, ?, ?, ?)",
             [(check, setup, subject, now) for subject in subjects],
         )
-
-
-def find_program(check: Check, path: str) -> str | None:
-    return shutil.which(shlex.split(check.run)[0], path=path)

@@ -9,8 +9,7 @@ the index once and the state database once, and never touches the work tree.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -18,10 +17,6 @@ from typing import TextIO
 from pytest_worktree_gates import checkrun, git, hookcache, staging, state
 from pytest_worktree_gates.config import Check, Config
 from pytest_worktree_gates.errors import GatesError
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_INTERRUPTED = 130
 
 
 @dataclass(frozen=True)
@@ -107,7 +102,6 @@ def plan(
 class Planner:
     """Looks up tools, their versions and past passes: one database, one setup per check."""
 
-    root: Path
     connection: sqlite3.Connection
     configs: str = ""
     _setups: dict[str, str] = field(default_factory=dict)
@@ -115,7 +109,7 @@ class Planner:
     def setup(self, check: Check) -> str:
         if check.name not in self._setups:
             program = checkrun.require_tool(check)
-            version = hookcache.tool_version(self.connection, program, program)
+            version = hookcache.tool_version(self.connection, program)
             self._setups[check.name] = hookcache.setup_digest(check, version, self.configs)
         return self._setups[check.name]
 
@@ -215,12 +209,6 @@ def _content_id(path: Path) -> str:
         return ""
 
 
-@contextmanager
-def _database(repo: git.Repo) -> Iterator[sqlite3.Connection]:
-    with state.connect(repo.state_dir) as connection:
-        yield connection
-
-
 def staged_targets(root: Path) -> list[Target]:
     return [Target(item.path, item.blob) for item in staging.staged_files(root)]
 
@@ -254,8 +242,8 @@ def run_pre_commit(
     if not checks or not (targets or any("{files}" not in c.run for c in checks)):
         return report
     backup = staging.patch_path(repo)
-    with _database(repo) as connection:
-        planner = Planner(root, connection, hookcache.config_blobs(root))
+    with state.connect(repo.state_dir) as connection:
+        planner = Planner(connection, hookcache.config_blobs(root))
         tree = _tree(root, checks, framework)
         steps = [planner.step(check, targets, tree) for check in checks]
         if not any(step.due for step in steps):

@@ -130,7 +130,7 @@ def run_pre_push(
     clean = git.is_clean(root)
     if checks and (targets or any("{files}" not in check.run for check in checks)):
         with state.connect(repo.state_dir) as connection:
-            planner = hookrun.Planner(root, connection, hookcache.config_blobs(root))
+            planner = hookrun.Planner(connection, hookcache.config_blobs(root))
             # The tree the tools see is the pushed one only if it is checked out, unchanged.
             trees = {_tree_of(root, ref.local_sha) for ref in pushed}
             tree = head_tree if clean and trees == {head_tree} else None
