@@ -90,7 +90,13 @@ def run_image(request: pytest.FixtureRequest) -> Iterator[Run]:
         )
         started.append(container)
         container.reload()
-        binding = container.ports[f"{port}/tcp"][0]
+        bindings = container.ports.get(f"{port}/tcp")
+        if not bindings:
+            # It exited before docker published the port (a refusal to start, on a busy
+            # machine): there is nothing to connect to, only an exit code and logs to read.
+            assert container.status == "exited", container.ports
+            return Started(container, 0)
+        binding = bindings[0]
         assert binding["HostIp"] == "127.0.0.1"
         return Started(container, int(binding["HostPort"]))
 

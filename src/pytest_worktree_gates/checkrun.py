@@ -15,17 +15,18 @@ import shutil
 import string
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from pytest_worktree_gates import git
 from pytest_worktree_gates.config import Check
 from pytest_worktree_gates.errors import GatesError
-from pytest_worktree_gates.gates.model import CheckFacts
+
+if TYPE_CHECKING:
+    from pytest_worktree_gates.gates.model import CheckFacts
 
 OUTPUT_TAIL = 40  # lines of a failing check's output kept for the report
 
@@ -84,6 +85,28 @@ def _reformat(output: str) -> list[str] | None:
     return named
 
 
+def _ruff_paths(output: str) -> set[str] | None:
+    try:
+        data = json.loads(output)
+    except ValueError:
+        return None
+    if not isinstance(data, list):
+        return None
+    return {str(item.get("filename")) for item in data if isinstance(item, dict)}
+
+
+def _mypy_paths(output: str) -> set[str] | None:
+    paths = set()
+    for line in output.splitlines():
+        try:
+            message = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(message, dict) and message.get("severity") == "error":
+            paths.add(str(message.get("file")))
+    return paths
+
+
 @dataclass(frozen=True)
 class Tool:
     """How to ask one known tool for a check-only, machine-readable run."""
@@ -92,12 +115,16 @@ class Tool:
     machine: tuple[str, ...]  # machine-readable output, unless the command chose a format
     findings: Findings
     chosen_format: tuple[str, ...] = ()  # flag prefixes by which the user picks the format
+    # Which files have findings, so a hook can cache the files that passed; None: unknown.
+    paths: Callable[[str], set[str] | None] | None = None
 
 
 TOOLS: dict[tuple[str, ...], Tool] = {
-    ("ruff", "check"): Tool(("--no-fix",), ("--output-format=json",), _ruff_json, ("--output",)),
+    ("ruff", "check"): Tool(
+        ("--no-fix",), ("--output-format=json",), _ruff_json, ("--output",), _ruff_paths
+    ),
     ("ruff", "format"): Tool(("--check",), (), _reformat),
-    ("mypy",): Tool((), ("-O", "json"), _mypy_json, ("-O", "--output")),
+    ("mypy",): Tool((), ("-O", "json"), _mypy_json, ("-O", "--output"), _mypy_paths),
     ("black",): Tool(("--check",), (), _reformat),
     ("isort",): Tool(("--check-only",), (), _lines_starting("error:")),
 }
@@ -117,22 +144,41 @@ def search_path() -> str:
     return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 
 
-def command(check: Check, files: Sequence[str]) -> list[str]:
-    """The argv of a check-only run of ``check`` on ``files``."""
+def expand(check: Check, files: Sequence[str]) -> list[str]:
+    """The check's command with ``{files}`` filled in, one argument per file.
+
+    A file named like an option (``-x.py``) is passed as ``./-x.py`` so no tool reads it as one.
+    """
+    safe = [f"./{name}" if name.startswith("-") else name for name in files]
     argv: list[str] = []
     for word in shlex.split(check.run):
         if word == "{files}":
-            argv.extend(files)
+            argv.extend(safe)
         else:  # format-string rules, so {{ and }} stand for literal braces
             parsed = string.Formatter().parse(word)
-            joined = " ".join(files)
+            joined = " ".join(safe)
             argv.append("".join(text + (joined if field else "") for text, field, _, _ in parsed))
+    return argv
+
+
+def command(check: Check, files: Sequence[str]) -> list[str]:
+    """The argv of a check-only run of ``check`` on ``files``."""
+    argv = expand(check, files)
     tool = _tool(argv)
     if tool is not None:
         argv.extend(tool.check_only)
         if not _chose_format(tool, argv):
             argv.extend(tool.machine)
     return argv
+
+
+def hook_command(check: Check, files: Sequence[str]) -> list[str]:
+    """The argv of a hook run: a fixer fixes (no check-only flags), the others run as in a gate.
+
+    A gate must never rewrite files, but a pre-commit hook exists to: formatters get the plain
+    command, and the hook restages what they changed.
+    """
+    return expand(check, files) if check.fixes else command(check, files)
 
 
 def parser_for(check: Check) -> Tool | None:
@@ -181,16 +227,21 @@ def project_files(root: Path, globs: Sequence[str]) -> list[str]:
 class RunningCheck:
     """A check started in the background; ``finish`` waits and counts its errors."""
 
-    def __init__(self, check: Check, root: Path, files: Sequence[str]) -> None:
+    def __init__(
+        self, check: Check, root: Path, files: Sequence[str], argv: list[str] | None = None
+    ) -> None:
         self.check = check
         self.root = root
         self.files = len(files)
-        self.argv = command(check, files)
+        self.argv = command(check, files) if argv is None else argv
         self.display = check.run.replace("{files}", f"<{len(files)} files>")
+        import tempfile  # not at the top: a git hook answered from the cache never needs it
+
         # Files, not pipes: a chatty tool must never block on a full pipe we read only later.
         self._output: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
         self._errors: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
         self._process: subprocess.Popen[bytes] | None = None
+        self.failed_paths: set[str] | None = None  # files with findings, relative; None: unknown
         # A command without {files} checks the project itself and always runs.
         if files or "{files}" not in check.run:
             env = git.clean_env()
@@ -200,6 +251,8 @@ class RunningCheck:
             )
 
     def finish(self) -> CheckFacts:
+        from pytest_worktree_gates.gates.model import CheckFacts
+
         if self._process is None:  # nothing to check is not a failure
             return CheckFacts(self.check.name, self.display, 0, 0, "", 0, ran=False)
         returncode = self._process.wait()
@@ -217,6 +270,9 @@ class RunningCheck:
             errors = len(findings)
         # Tools that print absolute paths are shown relative to the project, like the others.
         prefix = f"{self.root}{os.sep}"
+        paths = tool.paths(output) if tool and tool.paths and returncode in (0, 1) else None
+        if paths is not None:
+            self.failed_paths = {p.removeprefix(prefix).removeprefix("./") for p in paths}
         tail = "\n".join(line.replace(prefix, "") for line in findings[:OUTPUT_TAIL])
         return CheckFacts(self.check.name, self.display, returncode, errors, tail, self.files)
 

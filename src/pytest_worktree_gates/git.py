@@ -28,6 +28,7 @@ REPO_VARIABLES = (
     "GIT_NAMESPACE",
     "GIT_QUARANTINE_PATH",
 )
+INDEX_VARIABLES = ("GIT_INDEX_FILE",)
 
 
 def clean_env(keep: Iterable[str] = (), base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -39,13 +40,17 @@ def clean_env(keep: Iterable[str] = (), base: Mapping[str, str] | None = None) -
     return env
 
 
-def run(args: list[str], cwd: Path, *, check: bool = True) -> str:
-    """Run ``git ARGS`` in ``cwd`` and return its stdout; a failure becomes a GitError."""
+def run(args: list[str], cwd: Path, *, check: bool = True, keep_index: bool = False) -> str:
+    """Run ``git ARGS`` in ``cwd`` and return its stdout; a failure becomes a GitError.
+
+    ``keep_index`` keeps ``GIT_INDEX_FILE``: inside a commit hook the index being committed
+    may be a temporary one (``git commit -a``), and staged content must be read from it.
+    """
     try:
         done = subprocess.run(
             ["git", "-c", "core.quotePath=false", *args],
             cwd=cwd,
-            env=clean_env(),
+            env=clean_env(keep=INDEX_VARIABLES if keep_index else ()),
             capture_output=True,
             text=True,
             errors="surrogateescape",  # file names and contents need not be UTF-8

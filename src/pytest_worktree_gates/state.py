@@ -33,6 +33,23 @@ MIGRATIONS = (
     CREATE INDEX ledger_verdict ON ledger (gate, tree, config);
     CREATE INDEX ledger_worktree ON ledger (worktree, gate);
     """,
+    # Hook result cache (hookcache.py): a pass of one check on one blob (or whole tree) under
+    # one tool version and check config; only passes are kept, a failure is always rerun.
+    """
+    CREATE TABLE hook_passes (
+        check_name TEXT NOT NULL,
+        setup TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        recorded_at REAL NOT NULL,
+        PRIMARY KEY (check_name, setup, subject)
+    ) WITHOUT ROWID;
+    CREATE TABLE tool_versions (
+        program TEXT NOT NULL,
+        stamp TEXT NOT NULL,
+        version TEXT NOT NULL,
+        PRIMARY KEY (program, stamp)
+    ) WITHOUT ROWID;
+    """,
 )
 
 

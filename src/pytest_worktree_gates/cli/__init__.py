@@ -7,10 +7,10 @@ import sys
 from collections.abc import Sequence
 
 from pytest_worktree_gates import __version__
-from pytest_worktree_gates.cli import baseline, gate, status
+from pytest_worktree_gates.cli import baseline, doctor, gate, hooks, init, status
 from pytest_worktree_gates.errors import GatesError
 
-VERBS = (gate, status, baseline)
+VERBS = (init, gate, status, baseline, hooks, doctor)
 
 EXIT_USER_ERROR = 2  # as argparse exits on a bad command line
 
@@ -34,7 +34,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "--" in words:
         cut = words.index("--")
         words, passthrough = words[:cut], words[cut + 1 :]
-    args = parser().parse_args(words)
+    top = parser()
+    args, extra = top.parse_known_args(words)
+    # `hooks run STAGE --check X a.py b.py`: argparse cannot take positionals after an option
+    # that follows other positionals, so trailing file names arrive here as extras.
+    if extra and hasattr(args, "files") and not any(word.startswith("--") for word in extra):
+        args.files = [*args.files, *extra]
+    elif extra:
+        top.error(f"unrecognized arguments: {' '.join(extra)}")
     args.pytest_args = passthrough
     try:
         code: int = args.run(args)

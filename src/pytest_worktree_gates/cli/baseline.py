@@ -6,8 +6,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from pytest_worktree_gates import covfacts
-from pytest_worktree_gates.baseline import update_baseline
 from pytest_worktree_gates.cli.context import here
 from pytest_worktree_gates.errors import GatesError
 
@@ -30,6 +28,10 @@ def add_parser(verbs: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here: coverage costs ~100 ms, and every verb (a git hook too) loads this module.
+    from pytest_worktree_gates import covfacts
+    from pytest_worktree_gates.baseline import update_baseline
+
     context = here()
     root = context.config.root
     data_file = (args.data_file or root / ".coverage").resolve()

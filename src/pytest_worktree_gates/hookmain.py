@@ -1,0 +1,155 @@
+"""The git hook entry: ``hooks run STAGE`` without loading every other verb.
+
+A hook runs on every commit, so its start-up is part of every commit's latency: the shims
+call :func:`main` directly, while ``worktree-gates hooks run`` reaches the same code through
+the CLI.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytest_worktree_gates import config, git, staging
+from pytest_worktree_gates.errors import GatesError
+
+if TYPE_CHECKING:
+    import argparse
+
+EXIT_FAILED = 1  # a hook that cannot run blocks the commit, as a failing check does
+EXIT_INTERRUPTED = 130
+
+
+def main(argv: Sequence[str]) -> int:
+    """``STAGE [--check NAME]... [--gate] [FILES...]``, as the shims pass it."""
+    if argv and argv[0] in STAGES and not any(word.startswith("-") for word in argv[1:]):
+        # What git passes (a push adds the remote's name and URL): argparse costs ~10 ms.
+        return run_hook(Arguments(argv[0], files=list(argv[1:])))
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="worktree-gates hooks run")
+    add_arguments(parser)
+    args, extra = parser.parse_known_args(list(argv))
+    if any(word.startswith("--") for word in extra):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.files = [*args.files, *extra]
+    return run_hook(args)
+
+
+STAGES = ("pre-commit", "pre-push")
+
+
+@dataclass
+class Arguments:
+    """What argparse would produce for ``hooks run``."""
+
+    stage: str
+    check: list[str] = field(default_factory=list)
+    gate: bool = False
+    files: list[str] = field(default_factory=list)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("stage", metavar="STAGE", choices=STAGES)
+    parser.add_argument(
+        "--check",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only this check, whatever its stage (repeatable)",
+    )
+    parser.add_argument(
+        "--gate",
+        action="store_true",
+        help="pre-push: run the unit gate (the default without --check)",
+    )
+    parser.add_argument("files", nargs="*", metavar="FILES")
+
+
+def run_hook(args: Arguments | argparse.Namespace) -> int:
+    """A hook never exits 2: git only knows zero (go on) and non-zero (stop)."""
+    try:
+        return _run_hook(args)
+    except KeyboardInterrupt:  # staging.Interrupted too: SIGINT, SIGTERM, SIGHUP
+        print(
+            "worktree-gates: interrupted; your unstaged changes are back in place", file=sys.stderr
+        )
+        return EXIT_INTERRUPTED
+    except GatesError as error:
+        print(f"worktree-gates: error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def find_repo() -> git.Repo:
+    cwd = Path.cwd()
+    repo = git.find_repo(cwd)
+    if repo is not None:
+        return repo
+    bare = git.run(["rev-parse", "--is-bare-repository"], cwd=cwd, check=False).strip()
+    if bare == "true":
+        raise GatesError(f"{cwd} is a bare repository; hooks run in a work tree (a checkout)")
+    raise GatesError(f"{cwd} is not inside a git work tree; run the hook from your project")
+
+
+def _run_hook(args: Arguments | argparse.Namespace) -> int:
+    # Imported here, and prepush only for a push: a cached commit hook should cost ~100 ms.
+    from pytest_worktree_gates import hookrun
+
+    staging.absolute_index_env()
+    repo = find_repo()
+    settings = config.load(repo.root)
+    files = _from_root(repo.root, args.files) if args.files else None
+    if args.stage == "pre-commit":
+        if files is None and staging.recover(repo.root, staging.patch_path(repo)):
+            print("worktree-gates: restored unstaged changes left by an interrupted hook run")
+        report = hookrun.run_pre_commit(repo, settings, args.check, files)
+    else:
+        from pytest_worktree_gates import prepush
+
+        # git passes the remote's name and URL as arguments and the refs on stdin; the
+        # pre-commit framework passes the changed files as arguments and no refs.
+        refs = _stdin_refs()
+        if refs:
+            files = None
+        else:
+            refs = prepush.fallback_refs(repo.root)
+        report = prepush.run_pre_push(
+            repo,
+            settings,
+            prepush.Selection(
+                args.check,
+                checks=bool(args.check) or not args.gate,
+                gate=args.gate or not args.check,
+            ),
+            files,
+            refs,
+            sys.stdout,
+        )
+    hookrun.render(report, sys.stdout)
+    return 0 if report.passed else EXIT_FAILED
+
+
+def _from_root(root: Path, names: Sequence[str]) -> list[str]:
+    """Command-line file names, taken from the current directory, as paths from the root."""
+    cwd = Path.cwd()
+    found = []
+    for name in names:
+        relative = os.path.relpath(os.path.normpath(cwd / name), root)
+        if not relative.startswith(os.pardir):  # outside the work tree: nothing of ours
+            found.append(Path(relative).as_posix())
+    return found
+
+
+def _stdin_refs() -> list[Any]:
+    from pytest_worktree_gates import prepush
+
+    if sys.stdin is None or sys.stdin.isatty():
+        return []
+    # git writes the lines and closes the pipe at once; an idle inherited stdin means none.
+    ready, _, _ = select.select([sys.stdin], [], [], 0.5)
+    return prepush.parse_refs(sys.stdin.read()) if ready else []
