@@ -7,10 +7,10 @@ import sys
 from collections.abc import Sequence
 
 from pytest_worktree_gates import __version__
-from pytest_worktree_gates.cli import baseline, gate, status
+from pytest_worktree_gates.cli import baseline, db, gate, status
 from pytest_worktree_gates.errors import GatesError
 
-VERBS = (gate, status, baseline)
+VERBS = (gate, status, baseline, db)
 
 EXIT_USER_ERROR = 2  # as argparse exits on a bad command line
 
