@@ -53,14 +53,6 @@ def reachable_dir() -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def open_up(path: Path) -> None:
-    """Let other accounts traverse (not list) every directory above ``path``."""
-    for folder in (path, *path.parents):
-        mode = folder.stat().st_mode
-        if not mode & 0o001:
-            folder.chmod(mode | 0o001)
-
-
 def write_project(root: Path, databases: str) -> Path:
     """A committed git repo with ``databases`` as its [tool.worktree-gates.databases] config."""
     root.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import commit_all, init_repo
-from tests.databases.helpers import open_up, purge, require_local
+from tests.databases.helpers import purge, reachable_dir, require_local
 
 SETUP = (
     "import os, psycopg; psycopg.connect(os.environ['WORKTREE_GATES_DATABASE_URL'], "
@@ -94,20 +94,29 @@ def toml_string(text: str) -> str:
 
 
 @pytest.fixture
-def project(pytester: pytest.Pytester) -> Iterator[Path]:
+def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A committed app in a directory the server accounts can reach; pytester runs in it.
+
+    pytest keeps its own base temp dir private (and restores that mode when another run
+    starts), so the app cannot live under ``pytester.path``.
+    """
     require_local("postgres", "mysql", "redis")
-    open_up(pytester.path)
-    pytester.makepyprojecttoml(CONFIG.format(setup=toml_string(f"{sys.executable} -c {SETUP!r}")))
-    pytester.makeconftest(CONFTEST)
-    pytester.makepyfile(test_app=TESTS)
-    (pytester.path / "schema").mkdir()
-    (pytester.path / "schema" / "items.sql").write_text("-- v1\n")
-    init_repo(pytester.path)
-    commit_all(pytester.path, "app")
-    try:
-        yield pytester.path
-    finally:
-        purge(pytester.path)
+    with reachable_dir() as folder:
+        root = folder / "app"
+        root.mkdir()
+        config = CONFIG.format(setup=toml_string(f"{sys.executable} -c {SETUP!r}"))
+        (root / "pyproject.toml").write_text(config)
+        (root / "conftest.py").write_text(CONFTEST)
+        (root / "test_app.py").write_text(TESTS)
+        (root / "schema").mkdir()
+        (root / "schema" / "items.sql").write_text("-- v1\n")
+        init_repo(root)
+        commit_all(root, "app")
+        monkeypatch.chdir(root)
+        try:
+            yield root
+        finally:
+            purge(root)
 
 
 def templates(root: Path) -> list[str]:
@@ -150,7 +159,6 @@ def test_a_failing_setup_shows_its_output_and_keeps_no_template(
 
 
 def test_bad_env_config_stops_pytest_before_conftests(pytester: pytest.Pytester) -> None:
-    open_up(pytester.path)
     pytester.makepyprojecttoml(
         "[tool.worktree-gates.databases.postgres]\nenv = { URL = '{uri}' }\n"
     )

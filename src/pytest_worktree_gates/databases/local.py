@@ -83,11 +83,13 @@ def up(target: Target) -> tuple[Server, str]:
     server = target.admin(NAME)
     pid = _pid(target)
     marker = _marker(home)
-    if pid is not None:
-        if marker is not None and probe(server) is None:
+    if pid is not None and marker is not None:
+        if probe(server) is None:
             return server, str(pid)
-        _stop(target, pid)
+        _stop(target, pid)  # ours, but not answering with this password: restart it
     if marker is None:
+        # An interrupted provisioning: its helpers may still run; stop them, then start over.
+        proc.kill_strays(home)
         _wipe_data(home)
     starter = {"postgres": _postgres, "mysql": _mysql, "redis": _redis}[target.engine.name]
     pid_text = starter(target, who, marker)
@@ -104,9 +106,8 @@ def down(target: Target, purge: bool) -> None:
 
 def kill_orphan(home: Path, engine: str) -> None:
     """Stop a server whose worktree is gone (its data dir may already be deleted)."""
-    pid = proc.read_pid(home / {"postgres": "data/postmaster.pid"}.get(engine, f"{engine}.pid"))
-    if pid is not None:
-        proc.terminate(pid, home)
+    # Its data is about to be deleted (or already is): no graceful shutdown is worth waiting for.
+    proc.kill_strays(home)
     shutil.rmtree(home, ignore_errors=True)
 
 
@@ -178,7 +179,7 @@ def _postgres(target: Target, who: proc.Account, marker: dict[str, str] | None) 
     if marker is None:
         cache = _pg_cache(target, who)
         # cp -a keeps the owner (the server account) and modes; shutil would make them root's.
-        subprocess.run(["cp", "-a", str(cache), str(data)], check=True)
+        proc.run_as(proc.SELF, ["cp", "-a", str(cache), str(data)], home, what="cp")
     if marker is None or marker.get("password") != _fingerprint(target.password):
         # Single-user mode sets the password with no listener at all, so there is never a moment
         # when the cluster accepts connections without it; the secret goes through stdin.

@@ -7,6 +7,7 @@ owns the data dir, and every directory above the data dir must let that account 
 
 from __future__ import annotations
 
+import ctypes
 import glob
 import os
 import pwd
@@ -56,6 +57,9 @@ class Account:
     def owns(self, path: Path) -> None:
         if self.uid is not None and self.gid is not None:
             os.chown(path, self.uid, self.gid)
+
+
+SELF = Account("self")  # run a tool as the calling user (cp, and everything when not root)
 
 
 def account(engine: str) -> Account:
@@ -116,6 +120,18 @@ def binary(engine: str, name: str) -> str:
     )
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGKILL if we die. A ``kill -9`` of pytest during provisioning must
+    not leave an ``initdb`` or ``mariadb-install-db`` writing into a data dir that the next
+    run wipes and rebuilds. Servers that daemonize fork away from this and are unaffected.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+
+
 def run_as(
     who: Account,
     command: Sequence[str],
@@ -135,6 +151,7 @@ def run_as(
         user=who.uid,
         group=who.gid,
         extra_groups=[] if who.uid is not None else None,
+        preexec_fn=_die_with_parent,
         check=False,
     )
     if done.returncode != 0:
@@ -191,10 +208,9 @@ def alive(pid: int | None, home: Path) -> bool:
         os.kill(pid, 0)
         cwd = os.readlink(f"/proc/{pid}/cwd")
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (ProcessLookupError, FileNotFoundError):
+    except (ProcessLookupError, FileNotFoundError, PermissionError):
+        # Gone, or not ours to inspect: either way not a server we may adopt or kill.
         return False
-    except PermissionError:  # pragma: no cover - only when not root and not the owner
-        return True
     return state != "Z" and (cwd == str(home) or cwd.startswith(f"{home}/"))
 
 
@@ -209,6 +225,29 @@ def terminate(pid: int | None, home: Path, timeout: float = 15.0) -> None:
             os.kill(pid, signal.SIGKILL)
             deadline = time.monotonic() + timeout
         time.sleep(0.02)
+
+
+def kill_strays(home: Path) -> int:
+    """SIGKILL every process working inside ``home``: leftovers of a killed provisioning.
+
+    ``mariadb-install-db`` is a script whose ``mariadbd --bootstrap`` child outlives it; such a
+    process must be gone before its data dir is wiped and rebuilt. Nothing else works in our
+    private engine dir, so the working directory identifies them exactly.
+    """
+    killed = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            pid = int(entry.name)
+            if alive(pid, home):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    continue
+                killed.append(pid)
+    deadline = time.monotonic() + 10
+    while any(alive(pid, home) for pid in killed) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return len(killed)
 
 
 def make_home(path: Path, who: Account) -> None:
