@@ -84,3 +84,41 @@ def add_worktree(root: Path, name: str) -> Path:
     path = root.parent / f"{root.name}-{name}"
     git(root, "worktree", "add", "-q", "-b", name, str(path))
     return path
+
+
+IMAGES = {
+    "postgres": "worktree-gates-test/postgres:15",
+    "mysql": "worktree-gates-test/mariadb:10.11",
+    "redis": "worktree-gates-test/redis:7",
+}
+
+
+def require_docker(*engines: str) -> None:
+    """Skip (fail under WTG_REQUIRE_SERVICES=1) without a Docker engine or the test images."""
+    import docker
+
+    how = (
+        "start a Docker engine and build the test images with scripts/services; set "
+        "WTG_REQUIRE_SERVICES=1 to make their absence fail instead"
+    )
+    problem = ""
+    try:
+        client = docker.from_env(timeout=5)
+        client.ping()
+        missing = [IMAGES[e] for e in engines if not client.images.list(name=IMAGES[e])]
+        client.close()
+        if missing:
+            problem = f"test images missing: {', '.join(missing)}"
+    except Exception as error:
+        problem = f"no Docker engine answers ({type(error).__name__})"
+    if problem:
+        if os.environ.get("WTG_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"{problem}; {how}", pytrace=False)
+        pytest.skip(f"{problem}; {how}")
+
+
+def docker_config(*engines: str, extra: str = "") -> str:
+    text = f'[tool.worktree-gates.databases]\nbackend = "docker"\n{extra}'
+    for engine in engines:
+        text += f'[tool.worktree-gates.databases.{engine}]\nimage = "{IMAGES[engine]}"\n'
+    return text

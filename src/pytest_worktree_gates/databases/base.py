@@ -91,6 +91,15 @@ class Server:
 
 
 @dataclass(frozen=True)
+class Status:
+    """What a backend reports about one server."""
+
+    state: str  # running | stopped | absent | unknown
+    ident: str  # a pid or a container name
+    detail: str = ""
+
+
+@dataclass(frozen=True)
 class Target:
     """One engine of one worktree: everything a backend needs to provision it."""
 

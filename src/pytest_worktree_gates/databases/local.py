@@ -19,23 +19,15 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_worktree_gates.databases import localproc as proc
-from pytest_worktree_gates.databases.base import HOST, Server, Target, probe, wait_ready
+from pytest_worktree_gates.databases.base import HOST, Server, Status, Target, probe, wait_ready
 from pytest_worktree_gates.databases.filelock import FileLock
 from pytest_worktree_gates.errors import GatesError
 
 NAME = "local"
 START_TIMEOUT = 60.0
-
-
-@dataclass(frozen=True)
-class Status:
-    state: str  # running | stopped | absent
-    ident: str  # the pid when running
-    detail: str = ""
 
 
 def _fingerprint(password: str) -> str:

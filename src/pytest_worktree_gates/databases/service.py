@@ -57,6 +57,10 @@ def backend_module(name: str) -> ModuleType:
         from pytest_worktree_gates.databases import local
 
         return local
+    if name == "docker":
+        from pytest_worktree_gates.databases import docker
+
+        return docker
     raise GatesError(f"the {name} backend is not available in this version; use backend = local")
 
 
@@ -180,9 +184,15 @@ def down(place: Place, purge: bool) -> list[str]:
             recorded = _recorded(place, engine.name)
             with state.connect(place.repo.state_dir) as db:
                 lease = ports.find(db, place.worktree, engine.name)
+            where = target(place, engine, lease.port if lease else 0)
             if recorded is not None:
-                module = backend_module(recorded[0])
-                module.down(target(place, engine, lease.port if lease else 0), purge)
+                backend_module(recorded[0]).down(where, purge)
+            elif purge:
+                # A provisioning that failed or was killed before it was recorded may still
+                # have left data or a container behind: purge means all of it.
+                backend_module("local").down(where, True)
+                if docker_answers():
+                    backend_module("docker").down(where, True)
             if purge:
                 secret_file(place.repo.git_dir, engine.name).unlink(missing_ok=True)
                 with state.connect(place.repo.state_dir) as db:
@@ -250,8 +260,16 @@ def gc(place: Place) -> list[str]:
 
             local.kill_orphan(home, engine)
         else:
-            backend_module(backend).remove_orphan(ident)
+            backend_module(backend).remove(ident)
         removed.append(f"{engine} ({backend}) of {worktree}")
+    # Containers whose state row was never written (a crash between create and record).
+    if docker_answers():
+        from pytest_worktree_gates.databases import docker
+
+        for name, worktree, engine in docker.orphans(str(place.repo.common_dir), live):
+            if not any(row[3] == name for row in services):
+                docker.remove(name)
+                removed.append(f"{engine} (docker) of {worktree}")
     gone = {lease.worktree for lease in leases} | {row[0] for row in services}
     with state.connect(place.repo.state_dir) as db:
         for worktree in sorted(gone - live):
