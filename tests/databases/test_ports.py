@@ -14,6 +14,8 @@ from pytest_worktree_gates.databases import ports
 from pytest_worktree_gates.errors import GatesError
 
 SPAN = (20000, 29999)
+# Fixed spans below stay under the kernel's ephemeral range (32768+), where outgoing
+# connections could hold a port at any moment.
 
 
 def test_preferred_port_is_stable_and_inside_the_span() -> None:
@@ -49,18 +51,18 @@ def test_lease_is_kept_released_and_moved_off_a_taken_port(tmp_path: Path) -> No
 
 def test_a_lease_outside_a_narrowed_span_moves_inside(tmp_path: Path) -> None:
     with state.connect(tmp_path) as db:
-        ports.lease(db, "/a/.git", "redis", (40000, 40000))
-        assert ports.lease(db, "/a/.git", "redis", (40001, 40001)) == 40001
+        ports.lease(db, "/a/.git", "redis", (11000, 11000))
+        assert ports.lease(db, "/a/.git", "redis", (11001, 11001)) == 11001
 
 
 def test_an_exhausted_range_is_one_clear_error_and_leases_nothing(tmp_path: Path) -> None:
     with state.connect(tmp_path) as db:
-        ports.lease(db, "/a/.git", "postgres", (41000, 41001))
+        ports.lease(db, "/a/.git", "postgres", (11010, 11011))
         with socket.socket() as squatter:
-            squatter.bind(("127.0.0.1", 41001))
+            squatter.bind(("127.0.0.1", 11011))
             squatter.listen()
-            with pytest.raises(GatesError, match=r"range 41000-41001 is exhausted.*port-range"):
-                ports.lease(db, "/b/.git", "postgres", (41000, 41001))
+            with pytest.raises(GatesError, match=r"range 11010-11011 is exhausted.*port-range"):
+                ports.lease(db, "/b/.git", "postgres", (11010, 11011))
         assert ports.find(db, "/b/.git", "postgres") is None
 
 
@@ -70,7 +72,7 @@ from pathlib import Path
 from pytest_worktree_gates import state
 from pytest_worktree_gates.databases import ports
 with state.connect(Path(sys.argv[1])) as db:
-    print(ports.lease(db, sys.argv[2], "postgres", (42000, 42007)))
+    print(ports.lease(db, sys.argv[2], "postgres", (11020, 11027)))
 """
 
 

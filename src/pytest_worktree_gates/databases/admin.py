@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from pytest_worktree_gates.databases.base import Server, client, connect
+from pytest_worktree_gates.databases.base import Server, client, connect, take_connection
 
 # An identifier is at most 63 bytes in PostgreSQL and 64 in MariaDB.
 MAX_NAME = 63
@@ -31,9 +31,7 @@ def _quote(engine: str, name: str) -> str:
 
 def _autocommit(server: Server) -> Any:
     """DDL such as CREATE DATABASE cannot run inside a transaction block."""
-    if server.engine == "redis":
-        return connect(server)
-    return connect(server, autocommit=True)
+    return take_connection(server)
 
 
 def exists(admin: Server, name: str) -> bool:
@@ -88,6 +86,11 @@ def drop(admin: Server, name: str) -> None:
             with connection.cursor() as cursor:
                 cursor.execute(f"DROP DATABASE IF EXISTS {quoted}")
         else:
+            # A template cannot be dropped until it is unmarked.
+            if connection.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s AND datistemplate", (name,)
+            ).fetchone():
+                connection.execute(f"ALTER DATABASE {quoted} IS_TEMPLATE false")
             connection.execute(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
     finally:
         connection.close()

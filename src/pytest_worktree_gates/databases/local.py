@@ -67,6 +67,7 @@ def status(target: Target) -> Status:
 
 def up(target: Target) -> tuple[Server, str]:
     """Start or adopt the server; returns it and its pid. The caller holds the engine lock."""
+    _check_binaries(target.engine.name)  # before anything is created
     who = proc.account(target.engine.name)
     home = target.home
     home.parent.mkdir(parents=True, exist_ok=True)
@@ -87,6 +88,17 @@ def up(target: Target) -> tuple[Server, str]:
     pid_text = starter(target, who, marker)
     _mark(home, target)
     return server, pid_text
+
+
+def _check_binaries(engine: str) -> None:
+    if engine == "postgres":
+        for name in ("initdb", "pg_ctl", "postgres"):
+            proc.binary(engine, name)
+    elif engine == "mysql":
+        _mysql_binary("mariadb-install-db", "mariadb-install-db", "mysql_install_db")
+        _mysql_binary("mariadbd", "mariadbd", "mysqld")
+    else:
+        proc.binary(engine, "redis-server")
 
 
 def down(target: Target, purge: bool) -> None:

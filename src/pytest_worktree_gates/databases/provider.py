@@ -42,7 +42,6 @@ class Provider:
     _place: service.Place | None = None
     _servers: dict[str, Server] = field(default_factory=dict)
     _cloners: dict[str, templates.Cloner] = field(default_factory=dict)
-    _counter: itertools.count[int] = field(default_factory=itertools.count)
     _broken: str = ""  # a failed template setup: not re-run for every test of the session
 
     @property
@@ -63,11 +62,16 @@ class Provider:
     def session(self, engine: str) -> Server:
         """This worker's own database on the worktree's server, created if needed."""
         server = self.admin(engine)
-        database = self.place.config.databases.engine(engine).database
-        name = worker_database(engine, database, worker_id())
+        if engine == "redis" and server.backend == "external":
+            return server  # the worktree's own DB index, shared by its xdist workers
+        name = worker_database(engine, self.base(engine), worker_id())
         admin.create(server, name)
         own = server.with_database(name)
         return own
+
+    def base(self, engine: str) -> str:
+        config = self.place.config.databases.engine(engine)
+        return service.base_database(self.place, config, self.admin(engine).backend)
 
     def exported(self) -> dict[str, str]:
         """The configured ``env`` of every engine, rendered for this worker's databases."""
@@ -84,13 +88,12 @@ class Provider:
         key = templates.fingerprint(
             self.place.config.root, engine.fingerprint, engine.setup, admin.version(server)
         )
-        name = templates.template_name(engine.database, key)
+        base = self.base("postgres")
+        name = templates.template_name(base, key)
         if templates.is_ready(server, name):
             return name
         with FileLock(self.place.repo.git_dir / "worktree-gates" / "postgres-template.lock"):
-            templates.build(
-                server, name, engine.setup, self.place.config.root, f"{engine.database}_tpl_"
-            )
+            templates.build(server, name, engine.setup, self.place.config.root, f"{base}_tpl_")
         return name
 
     def isolated(self) -> Server:
@@ -103,22 +106,21 @@ class Provider:
             except GatesError as error:
                 self._broken = str(error)
                 raise
-            self._cloners["postgres"] = templates.Cloner(self.admin("postgres"), template)
-            self._sweep()
-        engine = self.place.config.databases.engine("postgres")
-        name = admin.fit(f"{engine.database}_iso_{worker_id() or 'main'}_{next(self._counter)}")
-        self._cloners["postgres"].clone(name)
+            prefix = f"{self.base('postgres')}_iso_{worker_id() or 'main'}_"
+            self._sweep(prefix)
+            names = (admin.fit(f"{prefix}{n}") for n in itertools.count())
+            self._cloners["postgres"] = templates.Cloner(self.admin("postgres"), template, names)
+        name = self._cloners["postgres"].take()
         return self.admin("postgres").with_database(name)
 
     def release(self, server: Server) -> None:
         self._cloners["postgres"].drop(server.database)
 
-    def _sweep(self) -> None:
+    def _sweep(self, prefix: str) -> None:
         """Drop this worker's clones left behind by a run that was killed."""
-        engine = self.place.config.databases.engine("postgres")
-        prefix = f"{engine.database}_iso_{worker_id() or 'main'}_"
-        for name in admin.names(self.admin("postgres"), prefix):
-            self._cloners["postgres"].drop(name)
+        server = self.admin("postgres")
+        for name in admin.names(server, prefix):
+            admin.drop(server, name)
 
     def close(self) -> None:
         for cloner in self._cloners.values():

@@ -61,7 +61,11 @@ def backend_module(name: str) -> ModuleType:
         from pytest_worktree_gates.databases import docker
 
         return docker
-    raise GatesError(f"the {name} backend is not available in this version; use backend = local")
+    if name == "external":
+        from pytest_worktree_gates.databases import external
+
+        return external
+    raise GatesError(f"unknown database backend {name!r}")  # pragma: no cover - config checks
 
 
 def docker_answers() -> bool:
@@ -123,6 +127,26 @@ def _recorded(place: Place, engine: str) -> tuple[str, str, float] | None:
     return (str(row[0]), str(row[1]), float(row[2])) if row else None
 
 
+def worktree_name(repo: git.Repo) -> str:
+    """A linked worktree's name as git knows it (its git dir's name), else the repo's dir.
+
+    Derived from the git dir alone, so gc can name the databases of a worktree that is gone.
+    """
+    if repo.git_dir != repo.common_dir:
+        return repo.git_dir.name
+    return repo.root.name
+
+
+def base_database(place: Place, engine: EngineConfig, backend: str) -> str:
+    """The worktree's own database name: inside a shared external server it carries the
+    worktree's name; on a server of its own the configured name is enough."""
+    if backend == "external":
+        from pytest_worktree_gates.databases.external import base_database as external_base
+
+        return external_base(engine.database, worktree_name(place.repo))
+    return engine.database
+
+
 def target(place: Place, engine: EngineConfig, port: int) -> Target:
     return Target(
         engine=SPECS[engine.name],
@@ -130,7 +154,7 @@ def target(place: Place, engine: EngineConfig, port: int) -> Target:
         repo_name=place.repo.common_dir.parent.name
         if place.repo.common_dir.name == ".git"
         else place.repo.common_dir.name,
-        worktree_name=place.repo.root.name,
+        worktree_name=worktree_name(place.repo),
         worktree=place.repo.git_dir,
         common_dir=place.repo.common_dir,
         port=port,
@@ -150,17 +174,19 @@ def ensure(place: Place, name: str) -> Server:
         recorded = _recorded(place, name)
         backend = choose_backend(place, recorded[0] if recorded else None)
         module = backend_module(backend)
-        with state.connect(place.repo.state_dir) as db:
-            # must_bind: when our server is down, the port has to be free to start it again.
-            current = ports.find(db, place.worktree, name)
-            running = bool(
-                recorded is not None
-                and current is not None
-                and module.status(target(place, engine, current.port)).state == "running"
-            )
-            port = ports.lease(
-                db, place.worktree, name, place.config.databases.ports, must_bind=not running
-            )
+        port = 0  # an external server has its own port; we lease none
+        if backend != "external":
+            with state.connect(place.repo.state_dir) as db:
+                # must_bind: when our server is down, the port must be free to start it again.
+                current = ports.find(db, place.worktree, name)
+                running = bool(
+                    recorded is not None
+                    and current is not None
+                    and module.status(target(place, engine, current.port)).state == "running"
+                )
+                port = ports.lease(
+                    db, place.worktree, name, place.config.databases.ports, must_bind=not running
+                )
         where = target(place, engine, port)
         server, ident = module.up(where)
         with state.connect(place.repo.state_dir) as db, state.transaction(db):
@@ -240,6 +266,25 @@ def live_worktrees(repo: git.Repo) -> set[str]:
     return found
 
 
+def _drop_external(place: Place, engine: str, worktree: Path) -> None:
+    from pytest_worktree_gates.databases import external
+
+    config = next((e for e in place.config.databases.engines if e.name == engine), None)
+    if config is None:
+        return  # no longer configured: no URL to reach it by
+    gone = Target(
+        engine=SPECS[engine],
+        config=config,
+        repo_name="",
+        worktree_name=worktree.name,
+        worktree=worktree,
+        common_dir=place.repo.common_dir,
+        port=0,
+        password="",
+    )
+    external.down(gone, purge=True)
+
+
 def gc(place: Place) -> list[str]:
     """Remove servers, data and leases of this repo's worktrees that no longer exist.
 
@@ -259,6 +304,8 @@ def gc(place: Place) -> list[str]:
             from pytest_worktree_gates.databases import local
 
             local.kill_orphan(home, engine)
+        elif backend == "external":
+            _drop_external(place, engine, Path(worktree))
         else:
             backend_module(backend).remove(ident)
         removed.append(f"{engine} ({backend}) of {worktree}")
