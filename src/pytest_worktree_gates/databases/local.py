@@ -200,7 +200,9 @@ def _postgres(target: Target, who: proc.Account, marker: dict[str, str] | None) 
     options = (
         f"-c listen_addresses={HOST} -p {target.port} -c unix_socket_directories='' "
         # A test database need not survive a power cut; these make CREATE DATABASE fast.
-        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+        # No replicas: the WAL need only allow crash recovery, which keeps clones cheap.
+        "-c wal_level=minimal -c max_wal_senders=0"
     )
     proc.run_as(
         who,
