@@ -2,6 +2,9 @@
 
     .venv/bin/python bench/databases.py [--runs N] [--venv DIR]
 
+    # as root, a venv the postgres account can read:
+    /usr/bin/python3 -m venv VENV && VENV/bin/pip install pytest-postgresql '.[all]'
+
 pytest-postgresql's ``initdb`` refuses root, like ours. So when run as root, every pytest of
 both tools runs as the unprivileged ``postgres`` account, from a venv it can read (``--venv``,
 created with the system Python and ``pip install pytest-postgresql .[all]``), in a project that
@@ -201,7 +204,8 @@ def main() -> int:
         ("pytest-postgresql time / ours", f"{second_theirs / second_ours:.1f}x", "", ">= 3x"),
     ]  # fmt: skip
     print("\n## Per-worktree databases\n")
-    print(f"`python bench/databases.py --runs {args.runs}`: medians; pytest-postgresql measured in")
+    venv = " --venv VENV" if args.venv != Path(sys.prefix) else ""
+    print(f"`python bench/databases.py --runs {args.runs}{venv}`: medians; pytest-postgresql in")
     print("the same run, as the same user, with the same Python, pytest and PostgreSQL.\n")
     print("| measurement | ours | pytest-postgresql | target |")
     print("| --- | --- | --- | --- |")
