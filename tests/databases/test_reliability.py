@@ -15,8 +15,10 @@ from tests.conftest import git
 from tests.databases.helpers import (
     add_worktree,
     cli,
+    docker_config,
     purge,
     reachable_dir,
+    require_docker,
     require_local,
     write_project,
 )
@@ -29,17 +31,31 @@ backend = "local"
 """
 
 
-@pytest.fixture
-def eight_worktrees() -> Iterator[list[Path]]:
-    require_local("postgres", "redis")
+@pytest.fixture(params=["local", "docker"])
+def eight_worktrees(request: pytest.FixtureRequest) -> Iterator[list[Path]]:
+    if request.param == "local":
+        require_local("postgres", "redis")
+        config = PG_REDIS
+    else:
+        require_docker("postgres", "redis")
+        config = docker_config("postgres", "redis")
     with reachable_dir() as folder:
-        root = write_project(folder / "repo", PG_REDIS)
+        root = write_project(folder / "repo", config)
         trees = [root] + [add_worktree(root, f"feature{n}") for n in range(1, 8)]
         try:
             yield trees
         finally:
-            for tree in trees:
-                purge(tree)
+            stops = [
+                subprocess.Popen(
+                    [sys.executable, "-m", "pytest_worktree_gates", "db", "down", "--purge"],
+                    cwd=tree,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                for tree in trees
+            ]
+            for stop in stops:
+                stop.wait(timeout=120)
 
 
 def test_eight_concurrent_worktrees_get_their_own_servers(eight_worktrees: list[Path]) -> None:
