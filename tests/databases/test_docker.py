@@ -38,7 +38,11 @@ def docker_client() -> Iterator[object]:
 @pytest.fixture
 def project(docker_client: object) -> Iterator[Path]:
     with reachable_dir() as folder:
-        root = write_project(folder / "dockshop", docker_config(*ENGINES))
+        # Container names come from directory names: a unique one keeps concurrent runs of this
+        # suite (in other worktrees, say) from meeting on the same containers.
+        root = write_project(
+            folder / f"dockshop{folder.name[-8:].lower()}", docker_config(*ENGINES)
+        )
         try:
             yield root
         finally:
@@ -46,27 +50,25 @@ def project(docker_client: object) -> Iterator[Path]:
 
 
 def test_containers_named_labelled_loopback_and_reused(project: Path, docker_client) -> None:
+    prefix = f"wtg-{project.name}-{project.name}-"
     up = cli(project, "db", "up")
     assert up.stdout.count("docker on 127.0.0.1:") == 3
     secret = (project / ".git" / "worktree-gates" / "postgres.password").read_text().strip()
     assert secret not in up.stdout + up.stderr
     containers = {}
     for engine in ENGINES:
-        container = docker_client.containers.get(f"wtg-dockshop-dockshop-{engine}")
+        container = docker_client.containers.get(f"{prefix}{engine}")
         assert container.labels["io.worktree-gates.engine"] == engine
         assert container.labels["io.worktree-gates.repo"] == str(project / ".git")
         bindings = [b for ports in container.ports.values() for b in ports or []]
         assert {b["HostIp"] for b in bindings} == {"127.0.0.1"}
         assert secret not in str(container.labels)
         containers[engine] = container.id
-        assert docker_client.volumes.get(f"wtg-dockshop-dockshop-{engine}")
+        assert docker_client.volumes.get(f"{prefix}{engine}")
     # Reuse: a second `up` adopts the same containers.
     cli(project, "db", "up")
     for engine in ENGINES:
-        assert (
-            docker_client.containers.get(f"wtg-dockshop-dockshop-{engine}").id
-            == (containers[engine])
-        )
+        assert docker_client.containers.get(f"{prefix}{engine}").id == (containers[engine])
     import psycopg
 
     url = cli(project, "db", "url", "postgres").stdout.strip()
@@ -78,7 +80,7 @@ def test_containers_named_labelled_loopback_and_reused(project: Path, docker_cli
         text.replace('backend = "docker"\n', 'backend = "docker"\nnetwork = "host"\n')
     )
     cli(project, "db", "up")
-    recreated = docker_client.containers.get("wtg-dockshop-dockshop-postgres")
+    recreated = docker_client.containers.get(f"{prefix}postgres")
     assert recreated.id != containers["postgres"]
     assert recreated.attrs["HostConfig"]["NetworkMode"] == "host"
     with psycopg.connect(url) as connection:
@@ -89,14 +91,14 @@ def test_containers_named_labelled_loopback_and_reused(project: Path, docker_cli
     assert cli(project, "db", "status").stdout.count("stopped") == 3
     cli(project, "db", "down", "--purge")
     names = [c.name for c in docker_client.containers.list(all=True)]
-    assert not [name for name in names if name.startswith("wtg-dockshop-")]
+    assert not [name for name in names if name.startswith(prefix)]
 
 
 def test_gc_removes_a_removed_worktrees_containers_and_no_other_repos(
     project: Path, docker_client
 ) -> None:
     with reachable_dir() as folder:
-        other = write_project(folder / "dockshop", docker_config("redis"))
+        other = write_project(folder / project.name, docker_config("redis"))  # same name
         try:
             cli(other, "db", "up")
             feature = add_worktree(project, "gone")
@@ -105,7 +107,7 @@ def test_gc_removes_a_removed_worktrees_containers_and_no_other_repos(
             done = cli(project, "db", "gc")
             assert done.stdout.strip().endswith("gc: 3 orphan(s) removed")
             names = [c.name for c in docker_client.containers.list(all=True)]
-            assert not [name for name in names if "-dockshop-gone-" in name]
+            assert not [name for name in names if f"-{project.name}-gone-" in name]
             # The other repo (even with the same directory name) keeps its container.
             assert cli(other, "db", "status").stdout.count("running") == 1
         finally:

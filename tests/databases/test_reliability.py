@@ -40,7 +40,7 @@ def eight_worktrees(request: pytest.FixtureRequest) -> Iterator[list[Path]]:
         require_docker("postgres", "redis")
         config = docker_config("postgres", "redis")
     with reachable_dir() as folder:
-        root = write_project(folder / "repo", config)
+        root = write_project(folder / f"repo{folder.name[-8:].lower()}", config)
         trees = [root] + [add_worktree(root, f"feature{n}") for n in range(1, 8)]
         try:
             yield trees
