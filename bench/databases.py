@@ -144,6 +144,47 @@ print(time.perf_counter() - start)
 """
 
 
+def docker_cold_starts(image: str, runs: int, work: Path) -> tuple[list[float], list[float]]:
+    """Time to a ready PostgreSQL container: ours (``db up`` after ``db down --purge``) and
+    testcontainers' ``PostgresContainer.start()``, same image, both publishing on 127.0.0.1."""
+    import socket
+
+    from testcontainers.postgres import PostgresContainer
+
+    from pytest_worktree_gates.cli.context import here
+    from pytest_worktree_gates.databases import service
+
+    root = work / "docker"
+    root.mkdir()
+    (root / "pyproject.toml").write_text(
+        '[tool.worktree-gates.databases]\nbackend = "docker"\n'
+        f'[tool.worktree-gates.databases.postgres]\nimage = "{image}"\n'
+    )
+    subprocess.run([*GIT, "init", "-q"], cwd=root, check=True)
+    context = here(root)
+    place = service.Place(context.config, context.repo)
+    ours, theirs = [], []
+    os.environ["TESTCONTAINERS_RYUK_DISABLED"] = "true"  # its reaper image cannot be pulled here
+    try:
+        for _ in range(runs):
+            service.down(place, purge=True)
+            start = time.perf_counter()
+            service.ensure(place, "postgres")
+            ours.append(time.perf_counter() - start)
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+            container = PostgresContainer(image, username="postgres", password="x", dbname="app")
+            container.ports = {5432: ("127.0.0.1", port)}  # loopback only, as ours
+            start = time.perf_counter()
+            container.start()
+            theirs.append(time.perf_counter() - start)
+            container.stop()
+    finally:
+        service.down(place, purge=True)
+    return ours, theirs
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
@@ -152,6 +193,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--venv", type=Path, default=Path(sys.prefix))
+    parser.add_argument(
+        "--docker-image", help="also time a docker cold start against testcontainers with IMAGE"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="wtg-bench-"))
     work.chmod(0o755)
@@ -184,6 +228,8 @@ def main() -> int:
             clone_total += [a + b for a, b in zip(setups, teardowns, strict=False)]
             seconds, _ = runner.pytest(theirs, "test_pp.py")
             theirs_runs.append(seconds)
+        if args.docker_image:
+            docker_ours, docker_theirs = docker_cold_starts(args.docker_image, args.runs, work)
     finally:
         with contextlib.suppress(SystemExit):  # stop our server even when a step failed
             runner.run([str(args.venv / "bin" / "worktree-gates"), "db", "down", "--purge"], ours)
@@ -203,8 +249,14 @@ def main() -> int:
          f"{second_theirs:.2f}", "-"),
         ("pytest-postgresql time / ours", f"{second_theirs / second_ours:.1f}x", "", ">= 3x"),
     ]  # fmt: skip
+    if args.docker_image:
+        rows.append(
+            (f"docker cold start to ready, `{args.docker_image}`, s (testcontainers column)",
+             f"{median(docker_ours):.2f}", f"{median(docker_theirs):.2f}", "-")
+        )  # fmt: skip
     print("\n## Per-worktree databases\n")
     venv = " --venv VENV" if args.venv != Path(sys.prefix) else ""
+    venv += f" --docker-image {args.docker_image}" if args.docker_image else ""
     print(f"`python bench/databases.py --runs {args.runs}{venv}`: medians; pytest-postgresql in")
     print("the same run, as the same user, with the same Python, pytest and PostgreSQL.\n")
     print("| measurement | ours | pytest-postgresql | target |")
