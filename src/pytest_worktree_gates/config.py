@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import string
 import sys
 from collections.abc import Mapping
@@ -29,6 +30,11 @@ SECTION = "tool.worktree-gates"
 STAGES = ("pre-commit", "pre-push", "manual")
 BACKENDS = ("auto", "docker", "local", "external")
 ENGINES = ("postgres", "mysql", "redis")
+NETWORKS = ("bridge", "host")
+DEFAULT_IMAGES = {"postgres": "postgres:16", "mysql": "mariadb:11", "redis": "redis:7"}
+DEFAULT_PORTS = (20000, 29999)
+# What an engine's `env` templates may refer to; anything else is a typo caught at load time.
+ENV_PLACEHOLDERS = ("url", "port", "host", "user", "password", "database")
 PRESETS = ("ruff", "classic", "none")
 
 
@@ -88,6 +94,18 @@ class EngineConfig:
 class DatabasesConfig:
     backend: str = "auto"
     engines: tuple[EngineConfig, ...] = ()
+    ports: tuple[int, int] = DEFAULT_PORTS  # inclusive range leased to worktrees
+    network: str = "bridge"  # docker: publish on 127.0.0.1 (bridge) or share the host's
+
+    def engine(self, name: str) -> EngineConfig:
+        for engine in self.engines:
+            if engine.name == name:
+                return engine
+        known = ", ".join(e.name for e in self.engines) or "none"
+        raise ConfigError(
+            f"database engine {name!r} is not configured (configured: {known}); "
+            f"add [{SECTION}.databases.{name}] to pyproject.toml"
+        )
 
 
 @dataclass(frozen=True)
@@ -390,18 +408,27 @@ def _variants(reader: _Reader, gates: Mapping[str, Gate]) -> dict[str, Variant]:
 
 def _databases(reader: _Reader) -> DatabasesConfig:
     backend = reader.choice("backend", "auto", BACKENDS)
+    ports = _port_range(reader)
+    network = reader.choice("network", "bridge", NETWORKS)
     engines = []
     for name in sorted(dict(reader.table)):
         if name not in ENGINES:
             reader.fail(reader.key(name), f"unknown engine; expected one of {', '.join(ENGINES)}")
         table = reader.sub(name)
         env = table.sub("env")
-        pairs = tuple((key, env.get(key, str, "", "a template")) for key in sorted(env.table))
+        pairs = tuple((key, _env_template(env, key)) for key in sorted(env.table))
+        database = table.get("database", str, "app", "a database name")
+        if not _IDENTIFIER.fullmatch(database):
+            table.fail(
+                table.key("database"),
+                f"expected letters, digits and _ (at most 40, not starting with a digit), "
+                f"got {database!r}",
+            )
         engines.append(
             EngineConfig(
                 name=name,
-                image=table.get("image", str, "", "an image reference"),
-                database=table.get("database", str, "app", "a database name"),
+                image=table.get("image", str, DEFAULT_IMAGES[name], "an image reference"),
+                database=database,
                 url=table.get("url", str, "", "a server URL"),
                 setup=table.strings("setup", ()),
                 fingerprint=table.strings("fingerprint", ()),
@@ -410,4 +437,33 @@ def _databases(reader: _Reader) -> DatabasesConfig:
         )
         table.done()
     reader.done()
-    return DatabasesConfig(backend, tuple(engines))
+    return DatabasesConfig(backend, tuple(engines), ports, network)
+
+
+# Database names become SQL identifiers and container names: keep them boring.
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
+
+
+def _port_range(reader: _Reader) -> tuple[int, int]:
+    value = reader.get("port-range", list, list(DEFAULT_PORTS), "[LOW, HIGH]")
+    ok = len(value) == 2 and all(type(item) is int for item in value)
+    if not ok or not 1024 <= value[0] <= value[1] <= 65535:
+        reader.fail(
+            reader.key("port-range"),
+            f"expected [LOW, HIGH] with 1024 <= LOW <= HIGH <= 65535, got {_show(value)}",
+        )
+    return value[0], value[1]
+
+
+def _env_template(env: _Reader, key: str) -> str:
+    template = env.get(key, str, "", 'a template such as "{url}"')
+    allowed = ", ".join(f"{{{name}}}" for name in ENV_PLACEHOLDERS)
+    try:
+        fields = {part[1] for part in string.Formatter().parse(template) if part[1] is not None}
+    except ValueError:
+        env.fail(env.key(key), f"unbalanced {{ or }} in {template!r}; known: {allowed}")
+    unknown = sorted(fields - set(ENV_PLACEHOLDERS))
+    if unknown:
+        shown = ", ".join(f"{{{name}}}" for name in unknown)
+        env.fail(env.key(key), f"unknown placeholder {shown}; known: {allowed}")
+    return template

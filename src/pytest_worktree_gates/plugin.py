@@ -21,6 +21,10 @@ setup_key: pytest.StashKey[GateSetup] = pytest.StashKey()
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hookspecs)
+    # The database fixtures; the module is cheap to import and looks up servers only on use.
+    from pytest_worktree_gates.databases import fixtures
+
+    pluginmanager.register(fixtures, "worktree-gates-databases")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -74,6 +78,10 @@ def pytest_load_initial_conftests(
         # The gate judges coverage; pytest-cov's own fail-under would turn a coverage shortfall
         # into exit 1 and make a gate failure look like a test failure.
         options.cov_fail_under = 0
+    # Before any conftest is imported: apps that read settings at import time see our databases.
+    from pytest_worktree_gates.databases.fixtures import export_env
+
+    export_env(early_config)
     return (yield)
 
 

@@ -50,6 +50,26 @@ MIGRATIONS = (
         PRIMARY KEY (program, stamp)
     ) WITHOUT ROWID;
     """,
+    # Per-worktree databases. A worktree is its absolute git dir. The UNIQUE port is what makes
+    # "two worktrees never share a port" hold even when two processes lease at the same moment.
+    """
+    CREATE TABLE port_leases (
+        worktree TEXT NOT NULL,
+        engine TEXT NOT NULL,
+        port INTEGER NOT NULL UNIQUE,
+        leased_at REAL NOT NULL,
+        PRIMARY KEY (worktree, engine)
+    );
+    CREATE TABLE services (
+        worktree TEXT NOT NULL,
+        engine TEXT NOT NULL,
+        backend TEXT NOT NULL,
+        ident TEXT NOT NULL,
+        config TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        PRIMARY KEY (worktree, engine)
+    );
+    """,
 )
 
 

@@ -7,10 +7,10 @@ import sys
 from collections.abc import Sequence
 
 from pytest_worktree_gates import __version__
-from pytest_worktree_gates.cli import baseline, doctor, gate, hooks, init, status
+from pytest_worktree_gates.cli import baseline, db, doctor, gate, hooks, init, status
 from pytest_worktree_gates.errors import GatesError
 
-VERBS = (init, gate, status, baseline, hooks, doctor)
+VERBS = (init, gate, status, baseline, hooks, db, doctor)
 
 EXIT_USER_ERROR = 2  # as argparse exits on a bad command line
 

@@ -1,0 +1,270 @@
+"""Benchmarks of the per-worktree databases, next to pytest-postgresql measured in the same run.
+
+    .venv/bin/python bench/databases.py [--runs N] [--venv DIR]
+
+    # as root, a venv the postgres account can read:
+    /usr/bin/python3 -m venv VENV && VENV/bin/pip install pytest-postgresql '.[all]'
+
+pytest-postgresql's ``initdb`` refuses root, like ours. So when run as root, every pytest of
+both tools runs as the unprivileged ``postgres`` account, from a venv it can read (``--venv``,
+created with the system Python and ``pip install pytest-postgresql .[all]``), in a project that
+account owns: the two tools always share one user, one Python, one pytest and one server build.
+Prints a markdown section for docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import pwd
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent.parent
+GIT = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid"]
+
+CONFIG = """
+[tool.worktree-gates.databases]
+backend = "local"
+[tool.worktree-gates.databases.postgres]
+setup = ["python -c \\"import os, psycopg; c = psycopg.connect(os.environ['WORKTREE_GATES_DATABASE_URL'], autocommit=True); c.execute('CREATE TABLE items (id serial primary key, name text)')\\""]
+"""  # noqa: E501
+
+WARM = "def test_warm(worktree_postgres):\n    assert worktree_postgres.port\n"
+
+OURS = "".join(
+    f"def test_{n}(isolated_postgres):\n    assert isolated_postgres.database\n\n"
+    for n in range(20)
+)
+
+THEIRS = """
+import pytest
+from pytest_postgresql import factories
+
+postgresql_proc = factories.postgresql_proc(port=None)
+postgresql = factories.postgresql("postgresql_proc")
+
+
+@pytest.fixture
+def db(postgresql):
+    postgresql.execute("CREATE TABLE items (id serial primary key, name text)")
+    return postgresql
+
+""" + "".join(f"def test_{n}(db):\n    assert db.info.dbname\n\n" for n in range(20))
+
+
+class Runner:
+    """Runs commands as the benchmark's user with the benchmark's venv."""
+
+    def __init__(self, venv: Path, work: Path) -> None:
+        self.venv = venv
+        self.work = work
+        self.user = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
+        pg_bin = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+        self.path = os.pathsep.join(
+            [str(venv / "bin"), *(str(p) for p in pg_bin[-1:]), os.environ.get("PATH", "")]
+        )
+
+    def run(self, args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+        env = {
+            "PATH": self.path,
+            "HOME": str(self.work),
+            "LC_ALL": "C.UTF-8",
+            "GIT_CONFIG_NOSYSTEM": "1",
+        }
+        done = subprocess.run(
+            args,
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            user=self.user.pw_uid if self.user else None,
+            group=self.user.pw_gid if self.user else None,
+            extra_groups=[] if self.user else None,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+        return done
+
+    def own(self, path: Path) -> None:
+        if self.user:
+            for folder, _, files in os.walk(path):
+                os.chown(folder, self.user.pw_uid, self.user.pw_gid)
+                for name in files:
+                    os.chown(Path(folder) / name, self.user.pw_uid, self.user.pw_gid)
+
+    def python(self, code: str, cwd: Path) -> str:
+        return self.run([str(self.venv / "bin" / "python"), "-c", code], cwd).stdout
+
+    def pytest(self, cwd: Path, *args: str) -> tuple[float, str]:
+        start = time.perf_counter()
+        done = self.run(
+            [str(self.venv / "bin" / "python"), "-m", "pytest", "-p", "no:cacheprovider", *args],
+            cwd,
+        )
+        return time.perf_counter() - start, done.stdout
+
+
+def durations(output: str, phase: str) -> list[float]:
+    """Per-test ``phase`` times from ``--durations=0 -vv`` output, in test order."""
+    found = re.findall(rf"^([0-9.]+)s {phase}\s+\S+::test_(\d+|warm)", output, re.M)
+    return [float(seconds) for seconds, _ in sorted(found, key=lambda item: item[1])]
+
+
+def project(runner: Runner, root: Path, files: dict[str, str]) -> Path:
+    root.mkdir(parents=True)
+    for name, text in files.items():
+        (root / name).write_text(text)
+    subprocess.run([*GIT, "init", "-q", "-b", "main"], cwd=root, check=True)
+    subprocess.run([*GIT, "add", "-A"], cwd=root, check=True)
+    subprocess.run([*GIT, "commit", "-q", "-m", "bench"], cwd=root, check=True)
+    runner.own(root)
+    return root
+
+
+COLD = """
+import time
+from pathlib import Path
+from pytest_worktree_gates.databases import service
+from pytest_worktree_gates.cli.context import here
+context = here()
+place = service.Place(context.config, context.repo)
+service.down(place, purge=True)
+start = time.perf_counter()
+service.ensure(place, "postgres")
+print(time.perf_counter() - start)
+"""
+
+
+def docker_cold_starts(image: str, runs: int, work: Path) -> tuple[list[float], list[float]]:
+    """Time to a ready PostgreSQL container: ours (``db up`` after ``db down --purge``) and
+    testcontainers' ``PostgresContainer.start()``, same image, both publishing on 127.0.0.1."""
+    import socket
+
+    from testcontainers.postgres import PostgresContainer
+
+    from pytest_worktree_gates.cli.context import here
+    from pytest_worktree_gates.databases import service
+
+    root = work / "docker"
+    root.mkdir()
+    (root / "pyproject.toml").write_text(
+        '[tool.worktree-gates.databases]\nbackend = "docker"\n'
+        f'[tool.worktree-gates.databases.postgres]\nimage = "{image}"\n'
+    )
+    subprocess.run([*GIT, "init", "-q"], cwd=root, check=True)
+    context = here(root)
+    place = service.Place(context.config, context.repo)
+    ours, theirs = [], []
+    os.environ["TESTCONTAINERS_RYUK_DISABLED"] = "true"  # its reaper image cannot be pulled here
+    try:
+        for _ in range(runs):
+            service.down(place, purge=True)
+            start = time.perf_counter()
+            service.ensure(place, "postgres")
+            ours.append(time.perf_counter() - start)
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+            container = PostgresContainer(image, username="postgres", password="x", dbname="app")
+            container.ports = {5432: ("127.0.0.1", port)}  # loopback only, as ours
+            start = time.perf_counter()
+            container.start()
+            theirs.append(time.perf_counter() - start)
+            container.stop()
+    finally:
+        service.down(place, purge=True)
+    return ours, theirs
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--venv", type=Path, default=Path(sys.prefix))
+    parser.add_argument(
+        "--docker-image", help="also time a docker cold start against testcontainers with IMAGE"
+    )
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="wtg-bench-"))
+    work.chmod(0o755)
+    runner = Runner(args.venv, work)
+    runner.own(work)
+    ours = work / "ours"
+    try:
+        project(
+            runner,
+            ours,
+            {"pyproject.toml": CONFIG, "test_warm.py": WARM, "test_iso.py": OURS},
+        )
+        theirs = project(runner, work / "theirs", {"test_pp.py": THEIRS})
+
+        runner.python(COLD, ours)  # builds the repo's initdb cache once
+        cold = [float(runner.python(COLD, ours)) for _ in range(args.runs)]
+
+        warm = []
+        for _ in range(args.runs * 2):
+            _, out = runner.pytest(ours, "test_warm.py", "--durations=0", "-vv")
+            warm += durations(out, "setup")
+
+        ours_runs, theirs_runs, clone_setup, clone_total = [], [], [], []
+        for _ in range(args.runs):
+            seconds, out = runner.pytest(ours, "test_iso.py", "--durations=0", "-vv")
+            ours_runs.append(seconds)
+            setups = durations(out, "setup")[1:]  # the first one also looks up the template
+            teardowns = durations(out, "teardown")[1:]
+            clone_setup += setups
+            clone_total += [a + b for a, b in zip(setups, teardowns, strict=False)]
+            seconds, _ = runner.pytest(theirs, "test_pp.py")
+            theirs_runs.append(seconds)
+        if args.docker_image:
+            docker_ours, docker_theirs = docker_cold_starts(args.docker_image, args.runs, work)
+    finally:
+        with contextlib.suppress(SystemExit):  # stop our server even when a step failed
+            runner.run([str(args.venv / "bin" / "worktree-gates"), "db", "down", "--purge"], ours)
+        shutil.rmtree(work, ignore_errors=True)
+
+    second_ours, second_theirs = median(ours_runs[1:]), median(theirs_runs[1:])
+    rows = [
+        ("cold local PostgreSQL (copy initdb cache, set password, start), s",
+         f"{median(cold):.2f}", "-", "<= 1.0"),
+        ("warm session fixture setup (`worktree_postgres`), ms",
+         f"{median(warm) * 1000:.0f}", "-", "<= 50"),
+        ("`isolated_postgres` setup per test, ms", f"{median(clone_setup) * 1000:.0f}", "-",
+         "<= 30"),
+        ("`isolated_postgres` setup + teardown per test, ms",
+         f"{median(clone_total) * 1000:.0f}", "-", "-"),
+        ("20 tests with a database each, runs after the first, s", f"{second_ours:.2f}",
+         f"{second_theirs:.2f}", "-"),
+        ("pytest-postgresql time / ours", f"{second_theirs / second_ours:.1f}x", "", ">= 3x"),
+    ]  # fmt: skip
+    if args.docker_image:
+        rows.append(
+            (f"docker cold start to ready, `{args.docker_image}`, s (testcontainers column)",
+             f"{median(docker_ours):.2f}", f"{median(docker_theirs):.2f}", "-")
+        )  # fmt: skip
+    print("\n## Per-worktree databases\n")
+    venv = " --venv VENV" if args.venv != Path(sys.prefix) else ""
+    venv += f" --docker-image {args.docker_image}" if args.docker_image else ""
+    print(f"`python bench/databases.py --runs {args.runs}{venv}`: medians; pytest-postgresql in")
+    print("the same run, as the same user, with the same Python, pytest and PostgreSQL.\n")
+    print("| measurement | ours | pytest-postgresql | target |")
+    print("| --- | --- | --- | --- |")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

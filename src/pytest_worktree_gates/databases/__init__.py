@@ -1,0 +1,1 @@
+"""Per-worktree database servers: port leases, backends (docker, local, external), fixtures."""

@@ -1,0 +1,115 @@
+"""The database fixtures, registered by the plugin.
+
+Importing this module costs nothing beyond pytest itself: a project without databases pays
+nothing, and the servers are only looked up when a test asks for a fixture (or when the
+configuration exports env variables, see :func:`export_env`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from pytest_worktree_gates.databases.base import Server
+    from pytest_worktree_gates.databases.provider import Provider
+
+provider_key: pytest.StashKey[Provider] = pytest.StashKey()
+
+
+def provider(config: pytest.Config) -> Provider:
+    """The process's one provider, shared by env export and the fixtures."""
+    found = config.stash.get(provider_key, None)
+    if found is None:
+        from pytest_worktree_gates.databases.provider import Provider
+
+        found = config.stash[provider_key] = Provider(Path(config.rootpath))
+    return found
+
+
+def _session(request: pytest.FixtureRequest, engine: str) -> Server:
+    from pytest_worktree_gates.errors import GatesError
+
+    try:
+        return provider(request.config).session(engine)
+    except GatesError as error:
+        problem = str(error)
+    # Outside the except block, so the report shows our one line, not a chained traceback.
+    pytest.fail(f"worktree-gates: {problem}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def worktree_postgres(request: pytest.FixtureRequest) -> Server:
+    """This worktree's PostgreSQL; under xdist, the worker's own database on it."""
+    return _session(request, "postgres")
+
+
+@pytest.fixture(scope="session")
+def worktree_mysql(request: pytest.FixtureRequest) -> Server:
+    """This worktree's MariaDB/MySQL; under xdist, the worker's own database on it."""
+    return _session(request, "mysql")
+
+
+@pytest.fixture(scope="session")
+def worktree_redis(request: pytest.FixtureRequest) -> Server:
+    """This worktree's Redis; under xdist, the worker's own DB index."""
+    return _session(request, "redis")
+
+
+@pytest.fixture
+def isolated_postgres(request: pytest.FixtureRequest) -> Iterator[Server]:
+    """A fresh PostgreSQL database for one test, cloned from the prepared template."""
+    from pytest_worktree_gates.errors import GatesError
+
+    source = provider(request.config)
+    try:
+        server = source.isolated()
+    except GatesError as error:
+        problem = str(error)
+    else:
+        yield server
+        source.release(server)
+        return
+    pytest.fail(f"worktree-gates: {problem}", pytrace=False)
+
+
+def wants_env(root: Path) -> bool:
+    """A cheap look before loading the config: does any databases table configure ``env``?"""
+    from pytest_worktree_gates.config import find_pyproject
+
+    path = find_pyproject(root)
+    if path is None:
+        return False
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return False
+    return "databases" in text and "env" in text
+
+
+def export_env(config: pytest.Config) -> None:
+    """Provision the engines that configure ``env`` and export their variables.
+
+    Runs in ``pytest_load_initial_conftests``, before any conftest or app module is imported,
+    so settings read at import time see the worktree's own databases.
+    """
+    root = Path(config.rootpath)
+    if not wants_env(root):
+        return
+    from pytest_worktree_gates.errors import GatesError
+
+    try:
+        values = provider(config).exported()
+    except GatesError as error:
+        raise pytest.UsageError(f"worktree-gates: {error}") from None
+    os.environ.update(values)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    found = config.stash.get(provider_key, None)
+    if found is not None:
+        found.close()

@@ -1,0 +1,128 @@
+"""What a pytest process needs from the databases: its servers, its worker's databases, clones.
+
+One :class:`Provider` per pytest process (xdist controller or worker), created on first use and
+shared by env export and the fixtures, so a server is looked up once per process.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pytest_worktree_gates import config as config_module
+from pytest_worktree_gates import git
+from pytest_worktree_gates.databases import admin, service, templates
+from pytest_worktree_gates.databases.base import Server
+from pytest_worktree_gates.databases.filelock import FileLock
+from pytest_worktree_gates.errors import GatesError, GitError
+
+
+def worker_id() -> str:
+    """``gw0``, ``gw1``, ... under xdist, else empty."""
+    return os.environ.get("PYTEST_XDIST_WORKER", "")
+
+
+def worker_database(engine: str, database: str, worker: str) -> str:
+    """Each xdist worker gets its own database (its own DB index for Redis)."""
+    if engine == "redis":
+        if not worker:
+            return "0"
+        index = int(worker.removeprefix("gw")) + 1
+        if index >= 16:
+            raise GatesError(f"xdist worker {worker} has no Redis DB index left; use -n 15 or less")
+        return str(index)
+    return admin.fit(f"{database}_{worker}") if worker else database
+
+
+@dataclass
+class Provider:
+    root: Path
+    _place: service.Place | None = None
+    _servers: dict[str, Server] = field(default_factory=dict)
+    _cloners: dict[str, templates.Cloner] = field(default_factory=dict)
+    _broken: str = ""  # a failed template setup: not re-run for every test of the session
+
+    @property
+    def place(self) -> service.Place:
+        if self._place is None:
+            repo = git.find_repo(self.root)
+            if repo is None:
+                raise GitError(f"{self.root} is not inside a git work tree; databases need one")
+            self._place = service.Place(config_module.load(self.root), repo)
+        return self._place
+
+    def admin(self, engine: str) -> Server:
+        """The engine's server for this worktree (started once, under its lock)."""
+        if engine not in self._servers:
+            self._servers[engine] = service.ensure(self.place, engine)
+        return self._servers[engine]
+
+    def session(self, engine: str) -> Server:
+        """This worker's own database on the worktree's server, created if needed."""
+        server = self.admin(engine)
+        if engine == "redis" and server.backend == "external":
+            return server  # the worktree's own DB index, shared by its xdist workers
+        name = worker_database(engine, self.base(engine), worker_id())
+        admin.create(server, name)
+        own = server.with_database(name)
+        return own
+
+    def base(self, engine: str) -> str:
+        config = self.place.config.databases.engine(engine)
+        return service.base_database(self.place, config, self.admin(engine).backend)
+
+    def exported(self) -> dict[str, str]:
+        """The configured ``env`` of every engine, rendered for this worker's databases."""
+        values: dict[str, str] = {}
+        for engine in self.place.config.databases.engines:
+            if engine.env:
+                values.update(self.session(engine.name).env)
+        return values
+
+    def template(self) -> str:
+        """The prepared template of the postgres engine, built once per fingerprint."""
+        engine = self.place.config.databases.engine("postgres")
+        server = self.admin("postgres")
+        key = templates.fingerprint(
+            self.place.config.root, engine.fingerprint, engine.setup, admin.version(server)
+        )
+        base = self.base("postgres")
+        name = templates.template_name(base, key)
+        if templates.is_ready(server, name):
+            return name
+        with FileLock(self.place.repo.git_dir / "worktree-gates" / "postgres-template.lock"):
+            templates.build(server, name, engine.setup, self.place.config.root, f"{base}_tpl_")
+        return name
+
+    def isolated(self) -> Server:
+        """A fresh database cloned from the template; drop it with :meth:`release`."""
+        if self._broken:
+            raise GatesError(self._broken)
+        if "postgres" not in self._cloners:
+            try:
+                template = self.template()
+            except GatesError as error:
+                self._broken = str(error)
+                raise
+            prefix = f"{self.base('postgres')}_iso_{worker_id() or 'main'}_"
+            self._sweep(prefix)
+            names = (admin.fit(f"{prefix}{n}") for n in itertools.count())
+            self._cloners["postgres"] = templates.Cloner(self.admin("postgres"), template, names)
+        name = self._cloners["postgres"].take()
+        return self.admin("postgres").with_database(name)
+
+    def release(self, server: Server) -> None:
+        self._cloners["postgres"].drop(server.database)
+
+    def _sweep(self, prefix: str) -> None:
+        """Drop this worker's clones left behind by a run that was killed."""
+        server = self.admin("postgres")
+        for name in admin.names(server, prefix):
+            admin.drop(server, name)
+
+    def close(self) -> None:
+        for cloner in self._cloners.values():
+            cloner.close()
+        self._cloners.clear()
