@@ -42,6 +42,7 @@ def test_new_creates_branch_worktree_registry_and_env_file(project: Path, wtg: R
     (row,) = json.loads(out)
     assert row["name"] == "login"
     assert (row["variant"], row["state"], row["dirty"]) == ("hotfix", "ready", False)
+    assert row["description"] == "log in"
     assert (row["ahead"], row["behind"]) == (0, 0)
     assert row["gates"] == {"unit": "pending", "integration": "pending", "final": "pending"}
 

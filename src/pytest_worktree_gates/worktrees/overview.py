@@ -18,6 +18,7 @@ class Overview:
     branch: str
     path: str
     variant: str
+    description: str
     state: str  # the registry's (ready, failed, merged, ...), or "missing" without a directory
     dirty: bool | None
     ahead: int | None
@@ -77,6 +78,7 @@ def collect(repo: git.Repo, config: Config, only: Sequence[str] = ()) -> list[Ov
                     branch=item.branch,
                     path=str(item.path),
                     variant=item.variant,
+                    description=item.description,
                     state=item.state if item.path.is_dir() else "missing",
                     dirty=dirty.get(item.name),
                     ahead=ahead,
