@@ -18,6 +18,7 @@ backend = "local"
 [tool.worktree-gates.databases.postgres]
 env = { DATABASE_URL = "{url}" }
 """
+REDIS_ONLY = DATABASES.split("[tool.worktree-gates.databases.postgres]")[0]
 
 
 def env_file(path: Path) -> dict[str, str]:
@@ -56,9 +57,7 @@ def test_new_provisions_databases_and_cleanup_removes_them() -> None:
 def test_cleanup_after_the_directory_was_deleted_by_hand_stops_the_servers() -> None:
     require_local("redis")
     with reachable_dir() as folder:
-        root = write_project(
-            folder / "shop", DATABASES.split("[tool.worktree-gates.databases.pg")[0]
-        )
+        root = write_project(folder / "shop", REDIS_ONLY)
         try:
             cli(root, "new", "lost")
             path = root / ".worktrees" / "lost"
@@ -83,3 +82,19 @@ def test_no_db_leases_ports_without_starting_servers(flag: str) -> None:
         assert set(values) == {"WTG_POSTGRES_PORT", "WTG_REDIS_PORT"}
         assert not listening(int(values["WTG_REDIS_PORT"]))
         cli(root, "cleanup", "quiet")
+
+
+def test_db_gc_collects_the_servers_of_a_worktree_deleted_by_hand() -> None:
+    require_local("redis")
+    with reachable_dir() as folder:
+        root = write_project(folder / "shop", REDIS_ONLY)
+        try:
+            cli(root, "new", "lost")
+            port = int(env_file(root / ".worktrees" / "lost")["WTG_REDIS_PORT"])
+            shutil.rmtree(root / ".worktrees" / "lost")
+            assert "1 orphan(s) removed" in cli(root, "db", "gc").stdout
+            assert not listening(port)
+            assert "was already gone" in cli(root, "cleanup", "lost").stdout
+            assert json.loads(cli(root, "list", "--json").stdout) == []
+        finally:
+            purge(root)
