@@ -191,3 +191,31 @@ def test_a_new_variant_must_list_its_gates(tmp_path: Path) -> None:
 def test_unknown_gate_lists_the_configured_ones(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"unknown gate 'nope'; configured gates: final, "):
         load(write(tmp_path, "")).gate("nope")
+
+
+def test_worktree_setup_commands_are_read_and_do_not_change_the_digest(tmp_path: Path) -> None:
+    plain = load(write(tmp_path, ""))
+    assert plain.worktree.setup == ()
+    config = load(
+        write(tmp_path, '[tool.worktree-gates.worktree]\nsetup = ["python -m venv .venv"]\n')
+    )
+    assert config.worktree.setup == ("python -m venv .venv",)
+    # How a worktree is set up does not change what its tests prove: verdicts stay valid.
+    assert config.digest() == plain.digest()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('setup = "make"', "tool.worktree-gates.worktree.setup: expected a list of strings"),
+        ("other = 1", "tool.worktree-gates.worktree.other: unknown key"),
+    ],
+)
+def test_bad_worktree_section(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load(write(tmp_path, f"[tool.worktree-gates.worktree]\n{text}\n"))
+
+
+def test_unknown_variant_lists_the_configured_ones(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown variant 'x'; configured variants: full, "):
+        load(write(tmp_path, "")).variant_named("x")

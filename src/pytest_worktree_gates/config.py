@@ -109,6 +109,13 @@ class DatabasesConfig:
 
 
 @dataclass(frozen=True)
+class WorktreeConfig:
+    """What `worktree-gates new` runs in a fresh worktree, in order (a venv, an install, ...)."""
+
+    setup: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None
     root: Path
@@ -121,6 +128,7 @@ class Config:
     gates: Mapping[str, Gate] = field(default_factory=dict)
     variants: Mapping[str, Variant] = field(default_factory=dict)
     databases: DatabasesConfig = field(default_factory=DatabasesConfig)
+    worktree: WorktreeConfig = field(default_factory=WorktreeConfig)
 
     def gate(self, name: str) -> Gate:
         try:
@@ -130,6 +138,16 @@ class Config:
             raise ConfigError(
                 f"unknown gate {name!r}; configured gates: {known} "
                 f"(add [{SECTION}.gates.{name}] to define it)"
+            ) from None
+
+    def variant_named(self, name: str) -> Variant:
+        try:
+            return self.variants[name]
+        except KeyError:
+            known = ", ".join(sorted(self.variants))
+            raise ConfigError(
+                f"unknown variant {name!r}; configured variants: {known} "
+                f"(add [{SECTION}.variants.{name}] to define it)"
             ) from None
 
     def digest(self) -> str:
@@ -142,6 +160,7 @@ class Config:
         data = dataclasses.asdict(self)
         data.pop("path")
         data.pop("root")
+        data.pop("worktree")  # how a worktree is set up does not change what its tests prove
         blob = json.dumps([__version__, data], sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -281,6 +300,9 @@ def parse(document: dict[str, Any], path: Path | None, root: Path) -> Config:
     gates = _gates(top.sub("gates"), checks)
     variants = _variants(top.sub("variants"), gates)
     databases = _databases(top.sub("databases"))
+    worktree_table = top.sub("worktree")
+    worktree = WorktreeConfig(setup=worktree_table.strings("setup", ()))
+    worktree_table.done()
     top.done()
     if variant not in variants:
         top.fail(top.key("variant"), f"expected one of {', '.join(variants)}, got {variant!r}")
@@ -296,6 +318,7 @@ def parse(document: dict[str, Any], path: Path | None, root: Path) -> Config:
         gates=gates,
         variants=variants,
         databases=databases,
+        worktree=worktree,
     )
 
 

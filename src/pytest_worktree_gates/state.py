@@ -70,6 +70,47 @@ MIGRATIONS = (
         PRIMARY KEY (worktree, engine)
     );
     """,
+    # The worktree lifecycle (issue 5): the registry of worktrees made by `new`, review verdicts
+    # bound to an exact tree, and what `merge` did to main. Approvals are keyed by the tree, so
+    # a new commit that changes the tree makes them stale without anyone deleting a row.
+    """
+    CREATE TABLE worktrees (
+        name TEXT PRIMARY KEY,
+        branch TEXT NOT NULL,
+        path TEXT NOT NULL,
+        git_dir TEXT NOT NULL,
+        variant TEXT NOT NULL,
+        description TEXT NOT NULL,
+        state TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE approvals (
+        id INTEGER PRIMARY KEY,
+        worktree TEXT NOT NULL,
+        tree TEXT NOT NULL,
+        by TEXT NOT NULL,
+        note TEXT NOT NULL,
+        verdict TEXT NOT NULL,
+        recorded_at REAL NOT NULL
+    );
+    CREATE INDEX approvals_tree ON approvals (worktree, tree);
+    CREATE TABLE merges (
+        id INTEGER PRIMARY KEY,
+        worktree TEXT NOT NULL,
+        branch TEXT NOT NULL,
+        main_before TEXT NOT NULL,
+        main_after TEXT NOT NULL,
+        tree TEXT NOT NULL,
+        recorded_at REAL NOT NULL
+    );
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        worktree TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        recorded_at REAL NOT NULL
+    );
+    """,
 )
 
 

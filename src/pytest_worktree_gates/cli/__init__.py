@@ -7,10 +7,23 @@ import sys
 from collections.abc import Sequence
 
 from pytest_worktree_gates import __version__
-from pytest_worktree_gates.cli import baseline, db, doctor, gate, hooks, init, status
+from pytest_worktree_gates.cli import (
+    approve,
+    baseline,
+    cleanup,
+    db,
+    doctor,
+    gate,
+    hooks,
+    init,
+    merge,
+    new,
+    status,
+)
+from pytest_worktree_gates.cli import list as list_verb
 from pytest_worktree_gates.errors import GatesError
 
-VERBS = (init, gate, status, baseline, hooks, db, doctor)
+VERBS = (init, new, list_verb, status, gate, approve, merge, cleanup, baseline, hooks, db, doctor)
 
 EXIT_USER_ERROR = 2  # as argparse exits on a bad command line
 
@@ -28,7 +41,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    words = list(sys.argv[1:] if argv is None else argv)
+    # Not list(): importing the `list` verb's module binds `list` in this package's namespace.
+    words = [*(sys.argv[1:] if argv is None else argv)]
     # Everything after the first `--` belongs to pytest, wherever our own options stand.
     passthrough: list[str] = []
     if "--" in words:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 from typing import Any
 
-from pytest_worktree_gates import git, state
+from pytest_worktree_gates import git
 from pytest_worktree_gates.cli.context import here
+from pytest_worktree_gates.gates.runner import run_gate
 
 
 def add_parser(verbs: Any) -> None:
@@ -29,13 +28,10 @@ def add_parser(verbs: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     context = here()
-    gate = context.config.gate(args.gate)
-    tree = git.clean_tree(context.repo.root)
-    if tree and not args.rerun:
-        with state.connect(context.repo.state_dir) as connection:
-            verdict = state.lookup(connection, gate.name, tree, context.config.digest())
-        if verdict is not None and verdict.passed:
-            print(f"gate {gate.name}: already passed for tree {tree[:12]} (--rerun to run again)")
-            return 0
-    command = [sys.executable, "-m", "pytest", f"--gates={gate.name}", *args.pytest_args]
-    return subprocess.run(command, cwd=context.config.root, env=git.clean_env()).returncode
+    outcome = run_gate(
+        context.config, context.repo, args.gate, rerun=args.rerun, pytest_args=args.pytest_args
+    )
+    if outcome.from_ledger:
+        tree = git.clean_tree(context.repo.root) or ""
+        print(f"gate {args.gate}: already passed for tree {tree[:12]} (--rerun to run again)")
+    return outcome.exit_code

@@ -1,0 +1,1 @@
+"""The worktree lifecycle: new, list, review, merge (with the conflict gate) and cleanup."""
