@@ -89,3 +89,15 @@ def require_services(*images: str) -> docker.DockerClient:
             pytest.fail(f"{problem}, and WTG_REQUIRE_SERVICES=1: {SERVICES_HINT}", pytrace=False)
         pytest.skip(f"{problem}: {SERVICES_HINT}")
     return client
+
+
+def listening(port: int) -> list[str]:
+    """The local addresses listening on ``port`` (from the kernel's own tables)."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            address, hex_port = fields[1].split(":")
+            if fields[3] == "0A" and int(hex_port, 16) == port:
+                found.append(address)
+    return found

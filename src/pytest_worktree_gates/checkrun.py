@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from pytest_worktree_gates import git
 from pytest_worktree_gates.config import Check
@@ -36,18 +36,25 @@ OUTPUT_TAIL = 40  # lines of a failing check's output kept for the report
 Findings = Callable[[str], "list[str] | None"]
 
 
-def _ruff_json(output: str) -> list[str] | None:
+def _json_objects(output: str) -> list[dict[str, Any]] | None:
+    """The objects of a JSON list (ruff's output), or None when the output is no such list."""
     try:
         data = json.loads(output)
     except ValueError:
         return None
     if not isinstance(data, list):
         return None
+    return [item for item in data if isinstance(item, dict)]
+
+
+def _ruff_json(output: str) -> list[str] | None:
+    items = _json_objects(output)
+    if items is None:
+        return None
     return [
         f"{item.get('filename')}:{item.get('location', {}).get('row')}: "
         f"{item.get('code')} {item.get('message')}"
-        for item in data
-        if isinstance(item, dict)
+        for item in items
     ]
 
 
@@ -86,13 +93,8 @@ def _reformat(output: str) -> list[str] | None:
 
 
 def _ruff_paths(output: str) -> set[str] | None:
-    try:
-        data = json.loads(output)
-    except ValueError:
-        return None
-    if not isinstance(data, list):
-        return None
-    return {str(item.get("filename")) for item in data if isinstance(item, dict)}
+    items = _json_objects(output)
+    return None if items is None else {str(item.get("filename")) for item in items}
 
 
 def _mypy_paths(output: str) -> set[str] | None:

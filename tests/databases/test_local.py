@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git
+from tests.conftest import git, listening
 from tests.databases.helpers import (
     add_worktree,
     cli,
@@ -39,18 +39,6 @@ def project() -> Iterator[Path]:
             yield root
         finally:
             purge(root)
-
-
-def listening(port: int) -> list[str]:
-    """The local addresses listening on ``port`` (from the kernel's own tables)."""
-    found = []
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            address, hex_port = fields[1].split(":")
-            if fields[3] == "0A" and int(hex_port, 16) == port:
-                found.append(address)
-    return found
 
 
 def test_up_status_url_down_and_purge(project: Path) -> None:

@@ -113,15 +113,3 @@ def snapshot(root: Path) -> tuple[str, str, list[str]]:
     finally:
         rows.close()
     return refs(root), git(root, "worktree", "list", "--porcelain"), names
-
-
-def listening(port: int) -> list[str]:
-    """The local addresses listening on ``port`` (from the kernel's own tables)."""
-    found = []
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            address, hex_port = fields[1].split(":")
-            if fields[3] == "0A" and int(hex_port, 16) == port:
-                found.append(address)
-    return found

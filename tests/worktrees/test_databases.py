@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import listening
 from tests.databases.helpers import cli, purge, reachable_dir, require_local, write_project
-from tests.worktrees.helpers import listening
 
 DATABASES = """\
 [tool.worktree-gates.databases]

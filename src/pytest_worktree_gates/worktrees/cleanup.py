@@ -40,12 +40,16 @@ def _rev(root: Path, ref: str) -> str:
     return git.run(["rev-parse", "--verify", "--quiet", ref], root, check=False).strip()
 
 
+def _presence(item: registry.Worktree) -> tuple[bool, tuple[str, ...]]:
+    """Whether the worktree's directory exists, and its uncommitted paths if it does."""
+    if not item.path.is_dir():
+        return False, ()
+    out = git.run(["status", "--porcelain", "--untracked-files=normal"], item.path)
+    return True, tuple(line[3:] for line in out.splitlines())
+
+
 def inspect(repo: git.Repo, item: registry.Worktree, main: str) -> Findings:
-    present = item.path.is_dir()
-    dirty: tuple[str, ...] = ()
-    if present:
-        out = git.run(["status", "--porcelain", "--untracked-files=normal"], item.path)
-        dirty = tuple(line[3:] for line in out.splitlines())
+    present, dirty = _presence(item)
     tip = _rev(repo.root, f"refs/heads/{item.branch}")
     unmerged = 0
     if tip:
@@ -166,10 +170,6 @@ def cleanup(repo: git.Repo, config: Config, name: str, *, force: bool, cwd: Path
 
 
 def _without_main(repo: git.Repo, item: registry.Worktree) -> Findings:
-    present = item.path.is_dir()
-    dirty: tuple[str, ...] = ()
-    if present:
-        out = git.run(["status", "--porcelain", "--untracked-files=normal"], item.path)
-        dirty = tuple(line[3:] for line in out.splitlines())
+    present, dirty = _presence(item)
     tip = _rev(repo.root, f"refs/heads/{item.branch}")
     return Findings(present, dirty, tip, 1 if tip else 0)
