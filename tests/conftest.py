@@ -59,7 +59,7 @@ SERVICE_IMAGES = {
     "mariadb": "worktree-gates-test/mariadb:10.11",
     "redis": "worktree-gates-test/redis:7",
 }
-SERVICES_HINT = "run ./scripts/services (root) or set WTG_SERVICES=1 with ./scripts/test"
+SERVICES_HINT = "run ./scripts/services as root (./scripts/test does it when run as root)"
 
 
 def require_services(*images: str) -> docker.DockerClient:
