@@ -10,12 +10,14 @@ import json
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import coverage
 import pytest
 
 from pytest_worktree_gates import __version__, cli, config, git, state
+from pytest_worktree_gates.errors import GatesError
 from pytest_worktree_gates.gates.model import Condition, GateResult
 from tests.conftest import commit_all, init_repo
 from tests.conftest import git as run_git
@@ -528,3 +530,18 @@ def test_no_verb_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
         cli.main([])
     assert exited.value.code == 2
     assert "VERB" in capsys.readouterr().err
+
+
+def test_a_state_database_of_another_schema_is_one_clear_error(tmp_path: Path) -> None:
+    state_dir = tmp_path / "worktree-gates"
+    state_dir.mkdir()
+    with closing(sqlite3.connect(state_dir / "state.db")) as connection:
+        connection.execute("CREATE TABLE hook_passes (x)")  # what a later migration creates
+        connection.execute("PRAGMA user_version = 1")
+    expected = r"state.db: cannot use the state database .*move it"
+    with pytest.raises(GatesError, match=expected), state.connect(state_dir):
+        pass
+    with closing(sqlite3.connect(state_dir / "state.db")) as connection:
+        tables = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        assert [row[0] for row in tables] == ["hook_passes"]  # the failed migration rolled back
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == 1

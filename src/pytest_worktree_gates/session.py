@@ -179,7 +179,10 @@ class GateSession:
         if self.result.exit_code == NO_TESTS_RAN:
             self.did_not_run = no_tests_line(self.setup)
         elif self.unrecorded_because() is None:
-            self.record(self.result)
+            try:
+                self.record(self.result)
+            except GatesError as error:  # the verdict stands; only its record failed
+                self.setup.unrecordable = str(error)
 
     def evaluate(self, pytest_status: int, checks: tuple[CheckFacts, ...]) -> GateResult:
         setup = self.setup

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pytest_worktree_gates.errors import GatesError
+
 # Each entry migrates the schema one version up; append, never edit.
 MIGRATIONS = (
     """
@@ -122,7 +124,14 @@ def connect(state_dir: Path) -> Iterator[sqlite3.Connection]:
     with closing(connection):
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA busy_timeout=30000")
-        _migrate(connection)
+        try:
+            _migrate(connection)
+        except sqlite3.DatabaseError as error:
+            # A file from another build of this tool, or a damaged one: say so, touch nothing.
+            raise GatesError(
+                f"{state_dir / 'state.db'}: cannot use the state database ({error}); move it "
+                "aside to start a fresh one (this forgets recorded verdicts, approvals, leases)"
+            ) from None
         yield connection
 
 
