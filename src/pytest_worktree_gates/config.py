@@ -131,24 +131,10 @@ class Config:
     worktree: WorktreeConfig = field(default_factory=WorktreeConfig)
 
     def gate(self, name: str) -> Gate:
-        try:
-            return self.gates[name]
-        except KeyError:
-            known = ", ".join(sorted(self.gates))
-            raise ConfigError(
-                f"unknown gate {name!r}; configured gates: {known} "
-                f"(add [{SECTION}.gates.{name}] to define it)"
-            ) from None
+        return _named(self.gates, "gate", name)
 
     def variant_named(self, name: str) -> Variant:
-        try:
-            return self.variants[name]
-        except KeyError:
-            known = ", ".join(sorted(self.variants))
-            raise ConfigError(
-                f"unknown variant {name!r}; configured variants: {known} "
-                f"(add [{SECTION}.variants.{name}] to define it)"
-            ) from None
+        return _named(self.variants, "variant", name)
 
     def digest(self) -> str:
         """A stable hash of everything besides the tree that can change a gate's verdict.
@@ -163,6 +149,21 @@ class Config:
         data.pop("worktree")  # how a worktree is set up does not change what its tests prove
         blob = json.dumps([__version__, data], sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+
+T = TypeVar("T")
+
+
+def _named(table: Mapping[str, T], kind: str, name: str) -> T:
+    """``table[name]``, or one error listing the configured names and how to add this one."""
+    try:
+        return table[name]
+    except KeyError:
+        known = ", ".join(sorted(table))
+        raise ConfigError(
+            f"unknown {kind} {name!r}; configured {kind}s: {known} "
+            f"(add [{SECTION}.{kind}s.{name}] to define it)"
+        ) from None
 
 
 PRESET_CHECKS: dict[str, dict[str, Check]] = {
@@ -186,13 +187,11 @@ DEFAULT_GATES = {
     "final": Gate("final", tests="", coverage=True, checks=("lint", "types")),
 }
 
-DEFAULT_VARIANTS = {
+DEFAULTTARIANTS = {
     "standard": Variant("standard", ("unit", "integration", "final")),
     "full": Variant("full", ("unit", "integration", "final"), architecture_note=True),
     "hotfix": Variant("hotfix", ("unit", "final")),
 }
-
-T = TypeVar("T")
 
 
 class _Reader:
@@ -407,7 +406,7 @@ def _gates(reader: _Reader, checks: Mapping[str, Check]) -> dict[str, Gate]:
 
 
 def _variants(reader: _Reader, gates: Mapping[str, Gate]) -> dict[str, Variant]:
-    variants = dict(DEFAULT_VARIANTS)
+    variants = dict(DEFAULTTARIANTS)
     for name in sorted(dict(reader.table)):
         table = reader.sub(name)
         base = variants.get(name)
