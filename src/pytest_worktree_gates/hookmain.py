@@ -85,7 +85,8 @@ def run_hook(args: Arguments | argparse.Namespace) -> int:
         return EXIT_FAILED
 
 
-def find_repo() -> git.Repo:
+def find_repo(fix: str = "run the hook from your project") -> git.Repo:
+    """The worktree of the current directory, or one error that says what to do instead."""
     cwd = Path.cwd()
     repo = git.find_repo(cwd)
     if repo is not None:
@@ -93,7 +94,7 @@ def find_repo() -> git.Repo:
     bare = git.run(["rev-parse", "--is-bare-repository"], cwd=cwd, check=False).strip()
     if bare == "true":
         raise GatesError(f"{cwd} is a bare repository; hooks run in a work tree (a checkout)")
-    raise GatesError(f"{cwd} is not inside a git work tree; run the hook from your project")
+    raise GatesError(f"{cwd} is not inside a git work tree; {fix}")
 
 
 def _run_hook(args: Arguments | argparse.Namespace) -> int:

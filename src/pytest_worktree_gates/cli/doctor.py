@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
-from pytest_worktree_gates import diagnose, git
-from pytest_worktree_gates.errors import GitError
+from pytest_worktree_gates import diagnose, hookmain
 
 
 def add_parser(verbs: Any) -> None:
@@ -23,10 +21,7 @@ def add_parser(verbs: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cwd = Path.cwd()
-    repo = git.find_repo(cwd)
-    if repo is None:
-        raise GitError(f"{cwd} is not inside a git work tree; run doctor from your project")
+    repo = hookmain.find_repo("run doctor from your project")
     problems = 0
     for finding in diagnose.examine(repo):
         mark = "ok  " if finding.ok else "FAIL"

@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from pytest_worktree_gates import git, scaffold, shims
-from pytest_worktree_gates.errors import GatesError, GitError
+from pytest_worktree_gates import hookmain, scaffold, shims
+from pytest_worktree_gates.errors import GatesError
 
 
 def add_parser(verbs: Any) -> None:
@@ -24,11 +24,7 @@ def add_parser(verbs: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cwd = Path.cwd()
-    repo = git.find_repo(cwd)
-    if repo is None:
-        raise GitError(f"{cwd} is not inside a git work tree; run `git init` first")
-    root = repo.root
+    root = hookmain.find_repo("run `git init` first").root
     # Decide everything first: a bad file stops init before anything is written.
     pyproject = root / "pyproject.toml"
     pre_commit = root / ".pre-commit-config.yaml"
