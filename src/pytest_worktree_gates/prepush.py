@@ -22,7 +22,6 @@ from pytest_worktree_gates.config import Config
 from pytest_worktree_gates.errors import GatesError
 
 ZERO = re.compile(r"0{40}(?:0{24})?")
-SHA = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 GATE = "unit"
 
 
@@ -49,7 +48,7 @@ def parse_refs(text: str) -> list[PushedRef]:
         if not line.strip():
             continue
         parts = line.split()
-        if len(parts) != 4 or not (SHA.fullmatch(parts[1]) and SHA.fullmatch(parts[3])):
+        if len(parts) != 4 or not all(git.COMMIT_HASH.fullmatch(sha) for sha in parts[1::2]):
             raise GatesError(
                 f"pre-push: cannot read {line!r} from stdin; git writes "
                 "'<local ref> <local sha> <remote ref> <remote sha>' lines"
@@ -128,16 +127,16 @@ def run_pre_push(
     targets = hookrun.file_targets(root, names_changed)
     head_tree = git.head_tree(root)
     clean = git.is_clean(root)
+    trees = {_tree_of(root, ref.local_sha): ref for ref in pushed}  # one gate run per tree
     if checks and (targets or any("{files}" not in check.run for check in checks)):
         with state.connect(repo.state_dir) as connection:
             planner = hookrun.Planner(connection, hookcache.config_blobs(root))
             # The tree the tools see is the pushed one only if it is checked out, unchanged.
-            trees = {_tree_of(root, ref.local_sha) for ref in pushed}
-            tree = head_tree if clean and trees == {head_tree} else None
+            tree = head_tree if clean and set(trees) == {head_tree} else None
             steps = [planner.step(check, targets, tree) for check in checks]
             report = hookrun._finish(root, steps, report, connection)
     if selection.gate and GATE in config.gates:
-        for tree, ref in {_tree_of(root, ref.local_sha): ref for ref in pushed}.items():
+        for tree, ref in trees.items():
             report.outcomes.append(_gate(repo, config, tree, ref, head_tree, clean, out))
     return report
 
