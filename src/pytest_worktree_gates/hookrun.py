@@ -82,18 +82,13 @@ def select(config: Config, stage: str, names: Sequence[str]) -> list[Check]:
 
 
 def plan(
-    check: Check, targets: Sequence[Target], setup: str, tree: str | None, done: set[str]
+    check: Check, files: tuple[Target, ...], setup: str, tree: str | None, done: set[str]
 ) -> Step:
-    """Pure: what ``check`` still has to do, given the subjects that already passed."""
-    files = tuple(t for t in targets if checkrun.matches(t.path, check.files))
-    takes_files = "{files}" in check.run
-    if takes_files and not files:
-        return Step(check, setup, files, (), due=False)
+    """Pure: what ``check`` still has to do on its ``files``, given the subjects that passed."""
     if hookcache.whole_tree(check):
         cached = tree is not None and tree in done
-        return Step(
-            check, setup, files, () if cached or not takes_files else files, not cached, tree
-        )
+        pending = () if cached or "{files}" not in check.run else files
+        return Step(check, setup, files, pending, not cached, tree)
     pending = tuple(t for t in files if t.blob not in done)
     return Step(check, setup, files, pending, due=bool(pending))
 
@@ -114,13 +109,13 @@ class Planner:
         return self._setups[check.name]
 
     def step(self, check: Check, targets: Sequence[Target], tree: str | None) -> Step:
-        files = [t for t in targets if checkrun.matches(t.path, check.files)]
+        files = tuple(t for t in targets if checkrun.matches(t.path, check.files))
         if not files and "{files}" in check.run:
             return Step(check, "", (), (), due=False)  # nothing to check: no tool needed either
         setup = self.setup(check)
         subjects = [tree] if hookcache.whole_tree(check) and tree else [t.blob for t in files]
         done = hookcache.passed(self.connection, check.name, setup, subjects)
-        return plan(check, targets, setup, tree, done)
+        return plan(check, files, setup, tree, done)
 
 
 def run_checks(root: Path, steps: Sequence[Step], connection: sqlite3.Connection) -> list[Outcome]:
