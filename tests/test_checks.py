@@ -140,13 +140,6 @@ def test_checks_start_with_the_session_not_after_the_tests(pytester: pytest.Pyte
     assert condition(report, "check:probe")["passed"] is True
 
 
-def test_gates_followed_by_a_path_explains_the_equals_form(pytester: pytest.Pytester) -> None:
-    make_project(pytester)
-    result = pytester.runpytest("--gates", "test_calc.py")
-    assert result.ret == 4
-    result.stderr.fnmatch_lines(["ERROR: --gates took 'test_calc.py' as a gate name; write*"])
-
-
 def test_invalid_baseline_is_a_usage_error(pytester: pytest.Pytester) -> None:
     make_project(pytester)
     (pytester.path / ".worktree-gates-baseline.json").write_text(json.dumps({"files": [1]}))

@@ -105,11 +105,28 @@ def test_marker_expression_selects_the_gates_tests(pytester: pytest.Pytester) ->
     assert integration.ret == 0
 
 
-def test_unknown_gate_is_a_usage_error(pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["--gates=nope"], "ERROR: unknown gate 'nope'; configured gates: final, *"),
+        (
+            ["--gates", "test_calc.py"],
+            "ERROR: --gates took 'test_calc.py' as a gate name; write*",
+        ),
+        (
+            ["--gates", "--gates-report=html:out.html"],
+            "ERROR: --gates-report=html:out.html: expected FORMAT:PATH*",
+        ),
+    ],
+    ids=["unknown-gate", "gate-then-path", "bad-report-option"],
+)
+def test_bad_option_is_a_usage_error(
+    pytester: pytest.Pytester, args: list[str], error: str
+) -> None:
     make_project(pytester)
-    result = pytester.runpytest("--gates=nope")
+    result = pytester.runpytest(*args)
     assert result.ret == 4
-    result.stderr.fnmatch_lines(["ERROR: unknown gate 'nope'; configured gates: final, *"])
+    result.stderr.fnmatch_lines([error])
     assert "Traceback" not in result.stderr.str()
 
 
@@ -127,13 +144,6 @@ def test_without_gates_the_config_is_not_even_read(pytester: pytest.Pytester) ->
     pytester.makepyprojecttoml("[tool.worktree-gates]\nbogus = 1\n")
     pytester.makepyfile(test_x="def test_x():\n    pass\n")
     assert pytester.runpytest().ret == 0
-
-
-def test_bad_report_option_is_a_usage_error(pytester: pytest.Pytester) -> None:
-    make_project(pytester)
-    result = pytester.runpytest("--gates", "--gates-report=html:out.html")
-    assert result.ret == 4
-    result.stderr.fnmatch_lines(["ERROR: --gates-report=html:out.html: expected FORMAT:PATH*"])
 
 
 def test_explicit_cov_is_respected(pytester: pytest.Pytester) -> None:
