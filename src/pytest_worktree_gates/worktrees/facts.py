@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_worktree_gates import git
+from pytest_worktree_gates.errors import GitError
 
 
 @dataclass(frozen=True)
@@ -75,13 +76,12 @@ def run_many(commands: Sequence[tuple[list[str], Path]]) -> list[tuple[int, str]
 
 
 def resolve_many(root: Path, revisions: Sequence[str]) -> dict[str, str]:
-    """Each revision's hash, from one ``git rev-parse``; unknown ones are left out."""
-    found: dict[str, str] = {}
-    for revision in revisions:
-        # rev-parse stops at the first unknown name, so ask cat-file in one batch instead.
-        found[revision] = ""
+    """Each revision's hash, from one ``git cat-file`` batch; unknown ones are left out.
+
+    ``rev-parse`` stops at the first unknown name, so the batch goes through cat-file instead.
+    """
     if not revisions:
-        return found
+        return {}
     done = subprocess.run(
         ["git", "cat-file", "--batch-check=%(objectname)"],
         cwd=root,
@@ -91,20 +91,20 @@ def resolve_many(root: Path, revisions: Sequence[str]) -> dict[str, str]:
         text=True,
         check=False,
     )
-    for revision, line in zip(revisions, done.stdout.splitlines(), strict=False):
-        found[revision] = "" if line.endswith("missing") else line.strip()
-    return {revision: value for revision, value in found.items() if value}
+    lines = done.stdout.splitlines()
+    return {
+        revision: line.strip()
+        for revision, line in zip(revisions, lines, strict=False)
+        if line.strip() and not line.endswith("missing")
+    }
 
 
 def is_ancestor(root: Path, older: str, newer: str) -> bool:
-    done = subprocess.run(
-        ["git", "merge-base", "--is-ancestor", older, newer],
-        cwd=root,
-        env=git.clean_env(),
-        capture_output=True,
-        check=False,
-    )
-    return done.returncode == 0
+    try:
+        git.run(["merge-base", "--is-ancestor", older, newer], cwd=root)
+    except GitError:
+        return False
+    return True
 
 
 def parents(root: Path, commit: str) -> list[str]:

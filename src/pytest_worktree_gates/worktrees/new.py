@@ -19,7 +19,7 @@ from pathlib import Path
 from pytest_worktree_gates import config as config_module
 from pytest_worktree_gates import faults, git, state
 from pytest_worktree_gates.config import Config
-from pytest_worktree_gates.errors import GatesError
+from pytest_worktree_gates.errors import GatesError, GitError
 from pytest_worktree_gates.worktrees import facts, names, registry
 
 ENV_FILE = ".env.worktree"
@@ -58,18 +58,19 @@ def validate(repo: git.Repo, config: Config, request: Request) -> tuple[Path, st
     primary = facts.primary_root(repo.root)
     path = primary / config.worktrees_dir / request.name
     branch = names.branch_for(config.branch_prefix, request.name)
-    ok = subprocess.run(
-        ["git", "check-ref-format", f"refs/heads/{branch}"], env=git.clean_env(), check=False
-    )
-    if ok.returncode != 0:
-        raise GatesError(f"{branch!r} is not a valid branch name; choose another worktree name")
-    base = git.run(["rev-parse", "--verify", "--quiet", f"{request.base}^{{commit}}"],
-                   repo.root, check=False).strip()  # fmt: skip
-    if not base:
+    try:
+        git.run(["check-ref-format", f"refs/heads/{branch}"], repo.root)
+    except GitError:
+        raise GatesError(
+            f"{branch!r} is not a valid branch name; choose another worktree name"
+        ) from None
+    try:
+        base = git.resolve_commit(repo.root, request.base)
+    except GitError:
         raise GatesError(
             f"base {request.base!r} is not a branch or commit of this repo; check it with "
             "`git branch -a`, or pass --base REF"
-        )
+        ) from None
     if git.run(["rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"], repo.root,
                check=False).strip():  # fmt: skip
         raise GatesError(f"branch {branch} already exists; choose another name")
