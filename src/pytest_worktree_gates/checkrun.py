@@ -58,17 +58,25 @@ def _ruff_json(output: str) -> list[str] | None:
     ]
 
 
-def _mypy_json(output: str) -> list[str] | None:
-    findings = []
+def _mypy_errors(output: str) -> list[dict[str, Any]]:
+    """The error messages of ``mypy -O json``: one JSON object a line, other lines skipped."""
+    errors = []
     for line in output.splitlines():
         try:
             message = json.loads(line)
         except ValueError:
             continue
         if isinstance(message, dict) and message.get("severity") == "error":
-            code = f"  [{message['code']}]" if message.get("code") else ""
-            where = f"{message.get('file')}:{message.get('line')}"
-            findings.append(f"{where}: {message.get('message')}{code}")
+            errors.append(message)
+    return errors
+
+
+def _mypy_json(output: str) -> list[str] | None:
+    findings = []
+    for message in _mypy_errors(output):
+        code = f"  [{message['code']}]" if message.get("code") else ""
+        where = f"{message.get('file')}:{message.get('line')}"
+        findings.append(f"{where}: {message.get('message')}{code}")
     return findings
 
 
@@ -98,15 +106,7 @@ def _ruff_paths(output: str) -> set[str] | None:
 
 
 def _mypy_paths(output: str) -> set[str] | None:
-    paths = set()
-    for line in output.splitlines():
-        try:
-            message = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(message, dict) and message.get("severity") == "error":
-            paths.add(str(message.get("file")))
-    return paths
+    return {str(message.get("file")) for message in _mypy_errors(output)}
 
 
 @dataclass(frozen=True)
