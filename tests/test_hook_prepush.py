@@ -64,11 +64,17 @@ def test_a_new_branch_is_judged_by_the_commits_no_remote_has(tmp_path: Path) -> 
     assert "gate unit" not in done.stdout
 
 
-def test_the_unit_gate_runs_when_the_ledger_has_no_pass(tmp_path: Path) -> None:
+def _repo_with_unit_test(tmp_path: Path, assertion: str) -> Path:
+    """A unit gate of the tests alone, and one committed test that asserts ``assertion``."""
     gate = "[tool.worktree-gates.gates.unit]\ncoverage = false\nchecks = []\n"
     root = _repo_with_push_check(tmp_path, gate)
-    (root / "test_a.py").write_text("def test_a():\n    assert True\n")
+    (root / "test_a.py").write_text(f"def test_a():\n    assert {assertion}\n")
     commit_all(root, "a test")
+    return root
+
+
+def test_the_unit_gate_runs_when_the_ledger_has_no_pass(tmp_path: Path) -> None:
+    root = _repo_with_unit_test(tmp_path, "True")
     done = hook(root, "pre-push", "--gate", stdin=_line(root))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "running pytest --gates=unit" in done.stdout
@@ -77,10 +83,7 @@ def test_the_unit_gate_runs_when_the_ledger_has_no_pass(tmp_path: Path) -> None:
 
 
 def test_a_failing_gate_blocks_the_push_and_says_how_to_rerun(tmp_path: Path) -> None:
-    gate = "[tool.worktree-gates.gates.unit]\ncoverage = false\nchecks = []\n"
-    root = _repo_with_push_check(tmp_path, gate)
-    (root / "test_a.py").write_text("def test_a():\n    assert False\n")
-    commit_all(root, "a failing test")
+    root = _repo_with_unit_test(tmp_path, "False")
     done = hook(root, "pre-push", "--gate", stdin=_line(root))
     assert done.returncode == 1
     assert "gate:unit: FAILED" in done.stdout
