@@ -249,6 +249,5 @@ def merge(repo: git.Repo, name: str, main: str, *, resume: bool) -> Landed | int
         finish_checkout(repo.state_dir)
         check_checkout(item, resume)
         check_clean(item)
-        main_commit(item.path, main)
         check_ready(repo, item, main_commit(item.path, main))
         return land(repo, item, main)
