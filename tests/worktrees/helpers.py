@@ -73,6 +73,12 @@ def worktree(root: Path, name: str) -> Path:
     return root / ".worktrees" / name
 
 
+def new(wtg: Runner, project: Path, name: str) -> Path:
+    code, out = wtg(project, "new", name, "--no-db")
+    assert code == 0, out
+    return worktree(project, name)
+
+
 def change(path: Path, relative: str, text: str, message: str = "change") -> str:
     (path / relative).parent.mkdir(parents=True, exist_ok=True)
     (path / relative).write_text(text)
@@ -113,3 +119,16 @@ def snapshot(root: Path) -> tuple[str, str, list[str]]:
     finally:
         rows.close()
     return refs(root), git(root, "worktree", "list", "--porcelain"), names
+
+
+def merged_by_us(project: Path) -> list[str]:
+    """Every commit that `merge` made main point to (main's reflog), newest first."""
+    lines = git(project, "reflog", "--format=%H %gs", "refs/heads/main").splitlines()
+    return [line.split()[0] for line in lines if " worktree-gates merge " in f" {line}"]
+
+
+def main_history_passed_final(project: Path) -> list[str]:
+    """The commits `merge` moved main to whose tree is not recorded as passing final."""
+    commits = merged_by_us(project)
+    assert commits, "merge never moved main"
+    return [c for c in commits if not final_passed(project, head(project, f"{c}^{{tree}}"))]

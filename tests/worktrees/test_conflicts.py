@@ -42,11 +42,26 @@ def test_both_sides_differing_in_line_end_whitespace_only() -> None:
     assert result.rules == ("whitespace",)
 
 
-def test_indentation_is_not_whitespace_noise() -> None:
-    base = "if a:\n    b()\nc()\n"
-    ours = "if a:\n    b()\n    c()\n"
-    theirs = "if a:\n    b()\nd()\n"
-    assert not resolve("m.py", base, ours, theirs).resolved
+LEFT_TO_A_HUMAN = {
+    "indentation is not whitespace noise": (
+        "m.py", "if a:\n    b()\nc()\n", "if a:\n    b()\n    c()\n", "if a:\n    b()\nd()\n"
+    ),
+    "requirements with an option line": (
+        "requirements.txt", "a\n", "a\n-r base.txt\n", "a\nb\n"
+    ),
+    "requirements with a changed line": ("requirements.txt", "a==1\n", "a==2\n", "a==3\n"),
+    "one bad region spoils the file": (
+        "m.py", "import os\n\nx = 1\n", "import os\nimport sys\n\nx = 2\n",
+        "import json\nimport os\n\nx = 3\n",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("path", "base", "ours", "theirs"), LEFT_TO_A_HUMAN.values(), ids=LEFT_TO_A_HUMAN.keys()
+)
+def test_left_to_a_human(path: str, base: str, ours: str, theirs: str) -> None:
+    assert not resolve(path, base, ours, theirs).resolved
 
 
 def test_imports_added_on_both_sides_are_unioned_and_sorted() -> None:
@@ -105,14 +120,6 @@ def test_requirements_appended_on_both_sides() -> None:
     assert result.rules == ("append",)
 
 
-def test_requirements_with_an_option_line_are_left_to_a_human() -> None:
-    assert not resolve("requirements.txt", "a\n", "a\n-r base.txt\n", "a\nb\n").resolved
-
-
-def test_requirements_with_a_changed_line_are_left_to_a_human() -> None:
-    assert not resolve("requirements.txt", "a==1\n", "a==2\n", "a==3\n").resolved
-
-
 PYPROJECT = '[project]\ndependencies = [\n    "click",\n]\n'
 
 
@@ -137,13 +144,6 @@ def test_a_real_conflict_reports_its_hunks() -> None:
     result = resolve("m.py", base, ours, theirs)
     assert result.text is None
     assert result.hunks == (Hunk(2, 1, 1),)
-
-
-def test_one_bad_region_spoils_the_file() -> None:
-    base = "import os\n\nx = 1\n"
-    ours = "import os\nimport sys\n\nx = 2\n"
-    theirs = "import json\nimport os\n\nx = 3\n"
-    assert not resolve("m.py", base, ours, theirs).resolved
 
 
 def test_marker_lines() -> None:

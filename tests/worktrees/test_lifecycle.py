@@ -22,11 +22,6 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return make_project(tmp_path / "proj", gates='["unit", "final"]', approvals=1)
 
 
-@pytest.fixture
-def wtg(monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> Runner:
-    return Runner(monkeypatch, capfd)
-
-
 def test_new_creates_branch_worktree_registry_and_env_file(project: Path, wtg: Runner) -> None:
     code, out = wtg(project, "new", "login", "--description", "log in", "--variant", "hotfix")
     assert code == 0, out

@@ -5,50 +5,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import git
 from tests.worktrees.helpers import (
     Runner,
     change,
     final_passed,
     head,
+    main_history_passed_final,
     make_project,
+    merged_by_us,
+    new,
     snapshot,
-    worktree,
 )
 
 FAILING = "def test_add():\n    assert False\n"
-
-
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.delenv("COVERAGE_FILE", raising=False)
-    return make_project(tmp_path / "proj")
-
-
-@pytest.fixture
-def wtg(monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> Runner:
-    return Runner(monkeypatch, capfd)
-
-
-def new(wtg: Runner, project: Path, name: str) -> Path:
-    code, out = wtg(project, "new", name, "--no-db")
-    assert code == 0, out
-    return worktree(project, name)
-
-
-def merged_by_us(project: Path) -> list[str]:
-    """Every commit that `merge` made main point to (main's reflog), newest first."""
-    lines = git(project, "reflog", "--format=%H %gs", "refs/heads/main").splitlines()
-    return [line.split()[0] for line in lines if " worktree-gates merge " in f" {line}"]
-
-
-def main_history_passed_final(project: Path) -> list[str]:
-    """The commits `merge` moved main to whose tree is not recorded as passing final."""
-    commits = merged_by_us(project)
-    assert commits, "merge never moved main"
-    return [c for c in commits if not final_passed(project, head(project, f"{c}^{{tree}}"))]
 
 
 def test_merge_fast_forwards_main_to_the_tested_commit(project: Path, wtg: Runner) -> None:

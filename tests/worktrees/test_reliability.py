@@ -9,21 +9,18 @@ import pytest
 
 from pytest_worktree_gates import faults
 from tests.conftest import git
-from tests.worktrees.helpers import Runner, change, final_passed, head, make_project, spawn
-from tests.worktrees.test_merge import main_history_passed_final, merged_by_us, new
+from tests.worktrees.helpers import (
+    Runner,
+    change,
+    final_passed,
+    head,
+    main_history_passed_final,
+    merged_by_us,
+    new,
+    spawn,
+)
 
 STAGES = ("locked", "merge-committed", "merged", "tested", "main-moved", "recorded")
-
-
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.delenv("COVERAGE_FILE", raising=False)
-    return make_project(tmp_path / "proj")
-
-
-@pytest.fixture
-def wtg(monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> Runner:
-    return Runner(monkeypatch, capfd)
 
 
 @pytest.mark.parametrize("stage", STAGES)
