@@ -114,15 +114,14 @@ def recover(root: Path, backup: Path) -> bool:
     """Put back unstaged work left by a hook run that was killed; True if there was some."""
     if not backup.exists():
         return False
-    try:
-        _git_bytes(["apply", "--check", "--whitespace=nowarn", str(backup)], root)
+    try:  # git apply is all or nothing: a patch that does not apply changes no file
+        _git_bytes(["apply", "--whitespace=nowarn", str(backup)], root)
     except GitError:
         raise GatesError(
             f"unstaged changes saved by an interrupted hook run are in {backup}, and they no "
             f"longer apply cleanly; look at them, apply what you need with `git apply --reject "
             f"{backup}`, then delete the file"
         ) from None
-    _git_bytes(["apply", "--whitespace=nowarn", str(backup)], root)
     backup.unlink()
     return True
 
