@@ -96,3 +96,18 @@ def test_main_moving_during_the_final_gate_merges_again(
     assert "moved while the final gate ran; merging it in again" in out
     assert git(project, "show", "main:moved.txt") == "moved\n"
     assert main_history_passed_final(project) == []
+
+
+def test_kill_9_after_the_worktree_is_added_is_undone_by_cleanup(
+    project: Path, wtg: Runner
+) -> None:
+    env = {**os.environ, faults.VARIABLE: "worktree-added"}
+    crashed = spawn(project, "new", "feat", "--no-db", env=env)
+    output, _ = crashed.communicate(timeout=120)
+    assert crashed.returncode == -9, output  # the kill happened, after `git worktree add`
+    assert (project / ".worktrees" / "feat").is_dir()
+
+    code, out = wtg(project, "cleanup", "feat")  # the half-made worktree is not stuck
+    assert code == 0, out
+    code, out = wtg(project, "new", "feat", "--no-db")
+    assert code == 0, out
