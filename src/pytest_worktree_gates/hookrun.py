@@ -259,11 +259,11 @@ def run_pre_commit(
                     targets = staged_targets(root)
                     tree = _tree(root, checks, framework)
                     steps = [planner.step(step.check, targets, tree) for step in steps]
-                return _finish(root, steps, report, connection)
-        return _finish(root, steps, report, connection)
+                return finish(root, steps, report, connection)
+        return finish(root, steps, report, connection)
 
 
-def _finish(
+def finish(
     root: Path, steps: Sequence[Step], report: Report, connection: sqlite3.Connection
 ) -> Report:
     """Run the remaining checks in parallel, after the fixers, and list the cached ones."""

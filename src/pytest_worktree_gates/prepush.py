@@ -134,7 +134,7 @@ def run_pre_push(
             # The tree the tools see is the pushed one only if it is checked out, unchanged.
             tree = head_tree if clean and set(trees) == {head_tree} else None
             steps = [planner.step(check, targets, tree) for check in checks]
-            report = hookrun._finish(root, steps, report, connection)
+            report = hookrun.finish(root, steps, report, connection)
     if selection.gate and GATE in config.gates:
         for tree, ref in trees.items():
             report.outcomes.append(_gate(repo, config, tree, ref, head_tree, clean, out))
