@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +20,7 @@ from pathlib import Path
 
 from pytest_worktree_gates import config as config_module
 from pytest_worktree_gates import faults, git, state
-from pytest_worktree_gates.errors import GatesError
+from pytest_worktree_gates.errors import GatesError, GitError
 from pytest_worktree_gates.gates.runner import passed_before, run_gate
 from pytest_worktree_gates.worktrees import facts, mergein, plan, readiness, registry
 
@@ -148,12 +147,10 @@ def move_main(
     clean = checkout is not None and _clean_at(checkout)
     if clean and checkout is not None:
         _pending(state_dir).write_text(f"{checkout}\n{before}\n{after}\n")
-    swapped = subprocess.run(
-        ["git", "update-ref", "-m", f"worktree-gates merge {name}", f"refs/heads/{main}",
-         after, before],
-        cwd=repo_root, env=git.clean_env(), capture_output=True, check=False,
-    ).returncode == 0  # fmt: skip
-    if not swapped:
+    try:
+        git.run(["update-ref", "-m", f"worktree-gates merge {name}", f"refs/heads/{main}",
+                 after, before], repo_root)  # fmt: skip
+    except GitError:  # main is no longer ``before``
         _pending(state_dir).unlink(missing_ok=True)
         return None
     faults.checkpoint("main-moved")
