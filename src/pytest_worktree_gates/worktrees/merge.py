@@ -220,7 +220,6 @@ def land(repo: git.Repo, item: registry.Worktree, main: str) -> Landed | int:
             continue
         with state.connect(repo.state_dir) as db:
             registry.record_merge(db, item.name, item.branch, before, after, tree)
-            registry.set_state(db, item.name, registry.MERGED, after)
         faults.checkpoint("recorded")
         return Landed(before, after, tree, note)
     raise GatesError(f"{main} kept moving during {MAX_ROUNDS} final gates; try again later")

@@ -109,23 +109,15 @@ def reviews(db: sqlite3.Connection, name: str) -> list[Review]:
 def record_merge(
     db: sqlite3.Connection, name: str, branch: str, before: str, after: str, tree: str
 ) -> None:
+    """The merge row and the worktree's "merged" state, in one transaction."""
     with state.transaction(db):
+        db.execute("UPDATE worktrees SET state = ? WHERE name = ?", (MERGED, name))
         db.execute(
             "INSERT INTO merges (worktree, branch, main_before, main_after, tree, recorded_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             (name, branch, before, after, tree, time.time()),
         )
         _event(db, name, "merged", f"main {before} -> {after}")
-
-
-def merged_commits(db: sqlite3.Connection) -> list[tuple[str, str]]:
-    """(main_after, tree) of every merge, oldest first."""
-    return [(str(a), str(t)) for a, t in db.execute("SELECT main_after, tree FROM merges")]
-
-
-def event(db: sqlite3.Connection, name: str, kind: str, detail: str) -> None:
-    with state.transaction(db):
-        _event(db, name, kind, detail)
 
 
 def _event(db: sqlite3.Connection, name: str, kind: str, detail: str) -> None:
