@@ -166,3 +166,22 @@ def test_bad_env_config_stops_pytest_before_conftests(pytester: pytest.Pytester)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*databases.postgres.env.URL: unknown placeholder {uri}*"])
+
+
+@pytest.mark.parametrize(
+    ("pyproject", "wanted"),
+    [
+        ("[project]\nname = 'x'\n", False),
+        # The words appear, but no databases table configures env: no config load, no git.
+        ("[project]\ndependencies = ['databases']\n[tool.ruff]\nexclude = ['.venv']\n", False),
+        ("[tool.worktree-gates.databases]\nbackend = 'docker'\n[tool.x]\nenv = 1\n", False),
+        ("[tool.worktree-gates.databases.redis]\nenv = { URL = '{url}' }\n", True),
+        ("[tool.worktree-gates]\ndatabases = 'env'\n", True),  # wrong type: the load reports it
+        ("databases env = [", True),  # broken TOML: the load reports it
+    ],
+)
+def test_wants_env_looks_for_an_env_table(tmp_path: Path, pyproject: str, wanted: bool) -> None:
+    from pytest_worktree_gates.databases.fixtures import wants_env
+
+    (tmp_path / "pyproject.toml").write_text(pyproject)
+    assert wants_env(tmp_path) is wanted

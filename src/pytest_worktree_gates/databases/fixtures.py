@@ -78,8 +78,13 @@ def isolated_postgres(request: pytest.FixtureRequest) -> Iterator[Server]:
 
 
 def wants_env(root: Path) -> bool:
-    """A cheap look before loading the config: does any databases table configure ``env``?"""
-    from pytest_worktree_gates.config import find_pyproject
+    """A cheap look before loading the config: does any databases table configure ``env``?
+
+    A substring test rules out most projects; the rest ("databases" in a dependency list,
+    "env" in ".venv") are parsed, since a false yes costs a config load and a git call.
+    """
+    from pytest_worktree_gates.config import find_pyproject, read_toml
+    from pytest_worktree_gates.errors import ConfigError
 
     path = find_pyproject(root)
     if path is None:
@@ -88,7 +93,15 @@ def wants_env(root: Path) -> bool:
         text = path.read_text(errors="replace")
     except OSError:
         return False
-    return "databases" in text and "env" in text
+    if "databases" not in text or "env" not in text:
+        return False
+    try:
+        tables = read_toml(path).get("tool", {}).get("worktree-gates", {}).get("databases", {})
+    except (ConfigError, AttributeError):
+        return True  # a broken file: the real load says what is wrong
+    if not isinstance(tables, dict):
+        return True  # a wrong type: the real load says what is wrong
+    return any(isinstance(table, dict) and "env" in table for table in tables.values())
 
 
 def export_env(config: pytest.Config) -> None:
