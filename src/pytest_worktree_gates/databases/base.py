@@ -186,24 +186,20 @@ def connect(server: Server, timeout: float = 5.0, **options: Any) -> Any:
     """An open client connection to ``server`` (the caller closes it)."""
     module = client(server.engine)
     seconds = max(1, int(timeout))
-    if server.engine == "postgres":
+    if server.engine in ("postgres", "mysql"):
+        # The two DB-API clients differ only in how they name the database.
+        database: dict[str, str | None]
+        if server.engine == "postgres":
+            database = {"dbname": server.database}
+        else:
+            database = {"database": server.database or None}
         return module.connect(
             host=server.host,
             port=server.port,
             user=server.user,
             password=server.password,
-            dbname=server.database,
             connect_timeout=seconds,
-            **options,
-        )
-    if server.engine == "mysql":
-        return module.connect(
-            host=server.host,
-            port=server.port,
-            user=server.user,
-            password=server.password,
-            database=server.database or None,
-            connect_timeout=seconds,
+            **database,
             **options,
         )
     return module.Redis(
