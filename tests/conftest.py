@@ -62,12 +62,21 @@ SERVICE_IMAGES = {
 SERVICES_HINT = "run ./scripts/services as root (./scripts/test does it when run as root)"
 
 
-def require_services(*images: str) -> docker.DockerClient:
-    """A client of an answering Docker engine that holds `images` (default: all test images).
+def require(problem: str, hint: str) -> None:
+    """Skip for ``problem`` (if any), except under WTG_REQUIRE_SERVICES=1 (CI), where it fails.
 
-    Without them the test skips, except under WTG_REQUIRE_SERVICES=1 (CI), where it fails: in
-    CI no database test may pass by not running.
+    The one gate of every test that needs an engine or a server binary: in CI no database test
+    may pass by not running.
     """
+    if not problem:
+        return
+    if os.environ.get("WTG_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{problem}, and WTG_REQUIRE_SERVICES=1: {hint}", pytrace=False)
+    pytest.skip(f"{problem}: {hint}; set WTG_REQUIRE_SERVICES=1 to make this fail instead")
+
+
+def require_services(*images: str) -> docker.DockerClient:
+    """A client of an answering Docker engine that holds `images` (default: all test images)."""
     wanted = images or tuple(SERVICE_IMAGES.values())
     problem = ""
     try:
@@ -84,10 +93,7 @@ def require_services(*images: str) -> docker.DockerClient:
                 missing.append(image)
         if missing:
             problem = f"missing test images {', '.join(missing)}"
-    if problem:
-        if os.environ.get("WTG_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"{problem}, and WTG_REQUIRE_SERVICES=1: {SERVICES_HINT}", pytrace=False)
-        pytest.skip(f"{problem}: {SERVICES_HINT}")
+    require(problem, SERVICES_HINT)
     return client
 
 

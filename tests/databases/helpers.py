@@ -7,7 +7,6 @@ able to traverse every directory above a project's git dir; pytest's base temp d
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -16,14 +15,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
+from docker import DockerClient
 
-from tests.conftest import commit_all, git, init_repo
+from tests.conftest import SERVICE_IMAGES, commit_all, git, init_repo, require, require_services
 
 BINARIES = {"postgres": "pg_ctl", "mysql": "mariadbd", "redis": "redis-server"}
-HOW_TO_ENABLE = (
-    "install the server binaries (apt-get install postgresql mariadb-server redis-server, or "
-    "run scripts/services); set WTG_REQUIRE_SERVICES=1 to make a missing one fail instead"
+LOCAL_HINT = (
+    "install the server binaries (apt-get install postgresql mariadb-server redis-server), "
+    "or run ./scripts/services as root"
 )
 
 
@@ -32,14 +31,13 @@ def require_local(*engines: str) -> None:
     from pytest_worktree_gates.databases import localproc
     from pytest_worktree_gates.errors import GatesError
 
+    problems = []
     for engine in engines:
         try:
             localproc.binary(engine, BINARIES[engine])
         except GatesError as error:
-            message = f"{error}; {HOW_TO_ENABLE}"
-            if os.environ.get("WTG_REQUIRE_SERVICES") == "1":
-                pytest.fail(message, pytrace=False)
-            pytest.skip(message)
+            problems.append(str(error))
+    require("; ".join(problems), LOCAL_HINT)
 
 
 @contextmanager
@@ -75,6 +73,22 @@ def cli(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProces
     return done
 
 
+def refused_up(root: Path, config: str) -> str:
+    """``db up`` in a new project at ``root`` with ``config``: it must refuse (exit 2); stderr."""
+    done = cli(write_project(root, config), "db", "up", check=False)
+    assert done.returncode == 2, done.stderr
+    return done.stderr
+
+
+def unique_root(folder: Path, stem: str) -> Path:
+    """A project path whose name is unique to ``folder``.
+
+    Container names come from directory names: a unique one keeps concurrent runs of this suite
+    (in other worktrees, say) from meeting on the same containers.
+    """
+    return folder / f"{stem}{folder.name[-8:].lower()}"
+
+
 def purge(root: Path) -> None:
     """Stop and delete a project's servers, whatever state a test left them in."""
     cli(root, "db", "down", "--purge", check=False)
@@ -86,35 +100,18 @@ def add_worktree(root: Path, name: str) -> Path:
     return path
 
 
+# The docker backend's engine names for the test images that scripts/services builds.
 IMAGES = {
-    "postgres": "worktree-gates-test/postgres:15",
-    "mysql": "worktree-gates-test/mariadb:10.11",
-    "redis": "worktree-gates-test/redis:7",
+    "postgres": SERVICE_IMAGES["postgres"],
+    "mysql": SERVICE_IMAGES["mariadb"],
+    "redis": SERVICE_IMAGES["redis"],
 }
 
 
-def require_docker(*engines: str) -> None:
-    """Skip (fail under WTG_REQUIRE_SERVICES=1) without a Docker engine or the test images."""
-    import docker
-
-    how = (
-        "start a Docker engine and build the test images with scripts/services; set "
-        "WTG_REQUIRE_SERVICES=1 to make their absence fail instead"
-    )
-    problem = ""
-    try:
-        client = docker.from_env(timeout=5)
-        client.ping()
-        missing = [IMAGES[e] for e in engines if not client.images.list(name=IMAGES[e])]
-        client.close()
-        if missing:
-            problem = f"test images missing: {', '.join(missing)}"
-    except Exception as error:
-        problem = f"no Docker engine answers ({type(error).__name__})"
-    if problem:
-        if os.environ.get("WTG_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"{problem}; {how}", pytrace=False)
-        pytest.skip(f"{problem}; {how}")
+def require_docker(*engines: str) -> DockerClient:
+    """A client of the Docker engine, which holds the engines' test images; else skip (fail
+    under WTG_REQUIRE_SERVICES=1). The caller closes it."""
+    return require_services(*(IMAGES[engine] for engine in engines))
 
 
 def docker_config(*engines: str, extra: str = "") -> str:

@@ -18,7 +18,9 @@ from tests.databases.helpers import (
     docker_config,
     purge,
     reachable_dir,
+    refused_up,
     require_docker,
+    unique_root,
     write_project,
 )
 
@@ -27,10 +29,7 @@ ENGINES = ("postgres", "mysql", "redis")
 
 @pytest.fixture
 def docker_client() -> Iterator[object]:
-    import docker
-
-    require_docker(*ENGINES)
-    client = docker.from_env()
+    client = require_docker(*ENGINES)
     yield client
     client.close()
 
@@ -38,11 +37,7 @@ def docker_client() -> Iterator[object]:
 @pytest.fixture
 def project(docker_client: object) -> Iterator[Path]:
     with reachable_dir() as folder:
-        # Container names come from directory names: a unique one keeps concurrent runs of this
-        # suite (in other worktrees, say) from meeting on the same containers.
-        root = write_project(
-            folder / f"dockshop{folder.name[-8:].lower()}", docker_config(*ENGINES)
-        )
+        root = write_project(unique_root(folder, "dockshop"), docker_config(*ENGINES))
         try:
             yield root
         finally:
@@ -116,32 +111,28 @@ def test_gc_removes_a_removed_worktrees_containers_and_no_other_repos(
 
 def test_an_image_that_cannot_be_pulled_is_one_clear_error(docker_client) -> None:
     with reachable_dir() as folder:
-        root = write_project(
+        stderr = refused_up(
             folder / "nopull",
             '[tool.worktree-gates.databases]\nbackend = "docker"\n'
             '[tool.worktree-gates.databases.redis]\nimage = "worktree-gates-test/absent:1"\n',
         )
-        done = cli(root, "db", "up", check=False)
-        assert done.returncode == 2
-        error = [line for line in done.stderr.splitlines() if "error:" in line]
+        error = [line for line in stderr.splitlines() if "error:" in line]
         assert len(error) == 1
         assert "image 'worktree-gates-test/absent:1' is not available locally" in error[0]
-        assert "cannot be pulled" in error[0] and "Traceback" not in done.stderr
+        assert "cannot be pulled" in error[0] and "Traceback" not in stderr
         assert not docker_client.containers.list(all=True, filters={"name": "wtg-nopull-"})
         assert not docker_client.volumes.list(filters={"name": "wtg-nopull-"})
 
 
 def test_no_docker_engine_names_docker_host(monkeypatch: pytest.MonkeyPatch) -> None:
     with reachable_dir() as folder:
-        root = write_project(folder / "noengine", docker_config("redis"))
         monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-        done = cli(root, "db", "up", check=False)
-        assert done.returncode == 2
-        assert done.stderr.startswith(
+        stderr = refused_up(root := folder / "noengine", docker_config("redis"))
+        assert stderr.startswith(
             "worktree-gates: error: no Docker engine answers at unix:///nonexistent/docker.sock"
             " (DOCKER_HOST)"
         )
-        assert 'backend = "local"' in done.stderr
+        assert 'backend = "local"' in stderr
         assert not (root / ".git" / "worktree-gates" / "redis").exists()
 
 

@@ -16,6 +16,7 @@ from tests.databases.helpers import (
     cli,
     purge,
     reachable_dir,
+    refused_up,
     require_local,
     write_project,
 )
@@ -104,6 +105,13 @@ def test_a_database_per_worktree_dropped_at_purge_and_gc(servers: dict[str, str]
         assert databases(servers["postgres"], "app_ext") == []
 
 
+def external_url_config(url: str) -> str:
+    return (
+        "[tool.worktree-gates.databases]\nbackend = 'external'\n"
+        f"[tool.worktree-gates.databases.postgres]\nurl = '{url}'\n"
+    )
+
+
 @pytest.mark.parametrize(
     ("url", "message"),
     [
@@ -117,15 +125,9 @@ def test_a_database_per_worktree_dropped_at_purge_and_gc(servers: dict[str, str]
 )
 def test_a_malformed_url_is_a_config_error(url: str, message: str) -> None:
     with reachable_dir() as folder:
-        root = write_project(
-            folder / "bad",
-            "[tool.worktree-gates.databases]\nbackend = 'external'\n"
-            f"[tool.worktree-gates.databases.postgres]\nurl = '{url}'\n",
-        )
-        done = cli(root, "db", "up", check=False)
-        assert done.returncode == 2
-        assert "tool.worktree-gates.databases.postgres.url: " + message in done.stderr
-        assert "secret" not in done.stderr
+        stderr = refused_up(folder / "bad", external_url_config(url))
+        assert "tool.worktree-gates.databases.postgres.url: " + message in stderr
+        assert "secret" not in stderr
 
 
 def test_a_refused_connection_is_one_clear_error() -> None:
@@ -134,14 +136,10 @@ def test_a_refused_connection_is_one_clear_error() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # nothing listens once the socket closes
     with reachable_dir() as folder:
-        root = write_project(
-            folder / "refused",
-            "[tool.worktree-gates.databases]\nbackend = 'external'\n"
-            f"[tool.worktree-gates.databases.postgres]\nurl = 'postgresql://u:p@127.0.0.1:{port}/'\n",
+        stderr = refused_up(
+            folder / "refused", external_url_config(f"postgresql://u:p@127.0.0.1:{port}/")
         )
-        done = cli(root, "db", "up", check=False)
-        assert done.returncode == 2
-        lines = done.stderr.strip().splitlines()
+        lines = stderr.strip().splitlines()
         assert len(lines) == 1
         assert f"cannot reach the external PostgreSQL server at 127.0.0.1:{port}" in lines[0]
         assert "databases.postgres.url" in lines[0]

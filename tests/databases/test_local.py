@@ -16,6 +16,7 @@ from tests.databases.helpers import (
     cli,
     purge,
     reachable_dir,
+    refused_up,
     require_local,
     write_project,
 )
@@ -100,14 +101,12 @@ def test_an_exhausted_port_range_creates_nothing() -> None:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         port = squatter.getsockname()[1]
-        root = write_project(
-            folder / "full",
+        stderr = refused_up(
+            root := folder / "full",
             "[tool.worktree-gates.databases]\nbackend = 'local'\n"
             f"port-range = [{port}, {port}]\n[tool.worktree-gates.databases.redis]\n",
         )
-        done = cli(root, "db", "up", check=False)
-        assert done.returncode == 2
-        assert done.stderr.strip().splitlines() == [
+        assert stderr.strip().splitlines() == [
             f"worktree-gates: error: port range {port}-{port} is exhausted: every port is leased"
             " or in use; widen [tool.worktree-gates.databases] port-range or run "
             "`worktree-gates db gc`"

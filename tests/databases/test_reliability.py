@@ -20,6 +20,7 @@ from tests.databases.helpers import (
     reachable_dir,
     require_docker,
     require_local,
+    unique_root,
     write_project,
 )
 
@@ -37,10 +38,10 @@ def eight_worktrees(request: pytest.FixtureRequest) -> Iterator[list[Path]]:
         require_local("postgres", "redis")
         config = PG_REDIS
     else:
-        require_docker("postgres", "redis")
+        require_docker("postgres", "redis").close()
         config = docker_config("postgres", "redis")
     with reachable_dir() as folder:
-        root = write_project(folder / f"repo{folder.name[-8:].lower()}", config)
+        root = write_project(unique_root(folder, "repo"), config)
         trees = [root] + [add_worktree(root, f"feature{n}") for n in range(1, 8)]
         try:
             yield trees
