@@ -44,8 +44,7 @@ def _presence(item: registry.Worktree) -> tuple[bool, tuple[str, ...]]:
     """Whether the worktree's directory exists, and its uncommitted paths if it does."""
     if not item.path.is_dir():
         return False, ()
-    out = git.run(["status", "--porcelain", "--untracked-files=normal"], item.path)
-    return True, tuple(line[3:] for line in out.splitlines())
+    return True, facts.uncommitted(item.path)
 
 
 def inspect(repo: git.Repo, item: registry.Worktree, main: str) -> Findings:

@@ -53,6 +53,12 @@ def primary_root(root: Path) -> Path:
     return checkouts(root)[0].path
 
 
+def uncommitted(root: Path) -> tuple[str, ...]:
+    """The paths ``git status`` shows as changed or untracked (not ignored) in ``root``."""
+    out = git.run(["status", "--porcelain", "--untracked-files=normal"], root)
+    return tuple(line[3:] for line in out.splitlines())
+
+
 def run_many(commands: Sequence[tuple[list[str], Path]]) -> list[tuple[int, str]]:
     """Run several git commands at once; (exit code, stdout) of each, in order."""
     started = []

@@ -93,9 +93,8 @@ def check_checkout(item: registry.Worktree, resume: bool) -> None:
 
 
 def check_clean(item: registry.Worktree) -> None:
-    out = git.run(["status", "--porcelain", "--untracked-files=normal"], item.path)
-    if out.strip():
-        files = [line[3:] for line in out.splitlines()]
+    files = facts.uncommitted(item.path)
+    if files:
         shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
         raise GatesError(
             f"worktree {item.name} has uncommitted changes ({shown}); commit or stash them "
