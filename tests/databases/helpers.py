@@ -19,7 +19,6 @@ from docker import DockerClient
 
 from tests.conftest import SERVICE_IMAGES, commit_all, git, init_repo, require, require_services
 
-BINARIES = {"postgres": "pg_ctl", "mysql": "mariadbd", "redis": "redis-server"}
 LOCAL_HINT = (
     "install the server binaries (apt-get install postgresql mariadb-server redis-server), "
     "or run ./scripts/services as root"
@@ -28,13 +27,13 @@ LOCAL_HINT = (
 
 def require_local(*engines: str) -> None:
     """Skip (fail under WTG_REQUIRE_SERVICES=1, as in CI) when a server binary is missing."""
-    from pytest_worktree_gates.databases import localproc
+    from pytest_worktree_gates.databases import local
     from pytest_worktree_gates.errors import GatesError
 
     problems = []
     for engine in engines:
         try:
-            localproc.binary(engine, BINARIES[engine])
+            local.check_binaries(engine)
         except GatesError as error:
             problems.append(str(error))
     require("; ".join(problems), LOCAL_HINT)

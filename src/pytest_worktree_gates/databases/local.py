@@ -67,7 +67,7 @@ def status(target: Target) -> Status:
 
 def up(target: Target) -> tuple[Server, str]:
     """Start or adopt the server; returns it and its pid. The caller holds the engine lock."""
-    _check_binaries(target.engine.name)  # before anything is created
+    check_binaries(target.engine.name)  # before anything is created
     who = proc.account(target.engine.name)
     home = target.home
     home.parent.mkdir(parents=True, exist_ok=True)
@@ -90,7 +90,8 @@ def up(target: Target) -> tuple[Server, str]:
     return server, pid_text
 
 
-def _check_binaries(engine: str) -> None:
+def check_binaries(engine: str) -> None:
+    """Every binary the engine's server needs is installed, else one error naming the package."""
     if engine == "postgres":
         for name in ("initdb", "pg_ctl", "postgres"):
             proc.binary(engine, name)

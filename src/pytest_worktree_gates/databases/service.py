@@ -82,12 +82,12 @@ def docker_answers() -> bool:
 
 
 def local_binaries(engines: tuple[EngineConfig, ...]) -> bool:
-    from pytest_worktree_gates.databases import localproc
+    """The local backend's own check, so ``auto`` picks it exactly when it can start."""
+    from pytest_worktree_gates.databases import local
 
-    wanted = {"postgres": "pg_ctl", "mysql": "mariadbd", "redis": "redis-server"}
     for engine in engines:
         try:
-            localproc.binary(engine.name, wanted[engine.name])
+            local.check_binaries(engine.name)
         except GatesError:
             return False
     return True
