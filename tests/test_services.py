@@ -137,6 +137,19 @@ def test_postgres_refuses_to_start_without_a_password(run_image: Run) -> None:
     assert "POSTGRES_PASSWORD" in logs
 
 
+def mysql_row(
+    db: Started, user: str, password: str, database: str | None, sql: str
+) -> tuple[Any, ...] | None:
+    """The first row of ``sql`` on the container's server, over TCP as ``user``."""
+    conn = pymysql.connect(
+        host="127.0.0.1", port=db.port, user=user, password=password, database=database,
+        connect_timeout=5,
+    )  # fmt: skip
+    with conn, conn.cursor() as cursor:
+        cursor.execute(sql)
+        return cursor.fetchone()
+
+
 def test_mariadb_user_and_database(run_image: Run) -> None:
     env = {
         "MARIADB_ROOT_PASSWORD": "r00t",
@@ -147,13 +160,7 @@ def test_mariadb_user_and_database(run_image: Run) -> None:
     db = run_image("mariadb", 3306, env)
 
     def query(user: str, password: str, database: str | None) -> tuple[Any, ...] | None:
-        conn = pymysql.connect(
-            host="127.0.0.1", port=db.port, user=user, password=password,
-            database=database, connect_timeout=5,
-        )  # fmt: skip
-        with conn, conn.cursor() as cursor:
-            cursor.execute("SELECT 1, CURRENT_USER(), DATABASE()")
-            return cursor.fetchone()
+        return mysql_row(db, user, password, database, "SELECT 1, CURRENT_USER(), DATABASE()")
 
     assert db.ready(lambda: query("app", "s3cret", "appdb")) == (1, "app@%", "appdb")
     assert query("root", "r00t", None) == (1, "root@%", None)
@@ -171,17 +178,9 @@ def test_mariadb_reads_the_mysql_aliases_and_random_root_password(run_image: Run
         "MYSQL_PASSWORD": "pw",
     }
     db = run_image("mariadb", 3306, env)
-
-    def query() -> tuple[Any, ...] | None:
-        conn = pymysql.connect(
-            host="127.0.0.1", port=db.port, user="old", password="pw", database="legacy",
-            connect_timeout=5,
-        )  # fmt: skip
-        with conn, conn.cursor() as cursor:
-            cursor.execute("SELECT DATABASE()")
-            return cursor.fetchone()
-
-    assert db.ready(query) == ("legacy",)
+    assert db.ready(lambda: mysql_row(db, "old", "pw", "legacy", "SELECT DATABASE()")) == (
+        "legacy",
+    )
     assert "GENERATED ROOT PASSWORD: " in db.logs()
 
 
