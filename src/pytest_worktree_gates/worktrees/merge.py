@@ -107,8 +107,8 @@ def check_ready(repo: git.Repo, item: registry.Worktree, main: str) -> None:
     variant = config.variant_named(item.variant)
     head = git.run(["rev-parse", "HEAD"], item.path).strip()
     reviewed = facts.reviewed_commit(item.path, head, main)
-    trees = list(dict.fromkeys(git.run(["rev-parse", f"{c}^{{tree}}"], item.path).strip()
-                               for c in (head, reviewed)))  # fmt: skip
+    out = git.run(["rev-parse", f"{head}^{{tree}}", f"{reviewed}^{{tree}}"], item.path)
+    trees = list(dict.fromkeys(out.split()))
     with state.connect(repo.state_dir) as db:
         gates = readiness.gate_states(db, config, str(item.git_dir), trees)
         review = readiness.review(db, item.name, trees)
