@@ -110,10 +110,8 @@ def create(repo: git.Repo, config: Config, request: Request) -> registry.Worktre
     if here is None:  # pragma: no cover - git just created it
         raise GatesError(f"{path} is not a git worktree after `git worktree add`")
     item = dataclasses.replace(item, git_dir=here.git_dir)
-    with state.connect(repo.state_dir) as db, state.transaction(db):
-        db.execute(
-            "UPDATE worktrees SET git_dir = ? WHERE name = ?", (str(here.git_dir), item.name)
-        )
+    with state.connect(repo.state_dir) as db:
+        registry.set_git_dir(db, item.name, here.git_dir)
     try:
         own = config_module.load(path)
         write_env_file(path / ENV_FILE, provision(own, here, request.databases))

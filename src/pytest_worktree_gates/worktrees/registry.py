@@ -82,6 +82,12 @@ def set_state(db: sqlite3.Connection, name: str, new_state: str, why: str = "") 
         _event(db, name, new_state, why)
 
 
+def set_git_dir(db: sqlite3.Connection, name: str, git_dir: Path) -> None:
+    """The admin directory git chose for the worktree (it may add a suffix to the name)."""
+    with state.transaction(db):
+        db.execute("UPDATE worktrees SET git_dir = ? WHERE name = ?", (str(git_dir), name))
+
+
 def remove(db: sqlite3.Connection, name: str, why: str) -> None:
     with state.transaction(db):
         db.execute("DELETE FROM worktrees WHERE name = ?", (name,))
