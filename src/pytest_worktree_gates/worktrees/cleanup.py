@@ -36,10 +36,6 @@ def inside(cwd: Path, folder: Path) -> bool:
     return True
 
 
-def _rev(root: Path, ref: str) -> str:
-    return git.run(["rev-parse", "--verify", "--quiet", ref], root, check=False).strip()
-
-
 def _presence(item: registry.Worktree) -> tuple[bool, tuple[str, ...]]:
     """Whether the worktree's directory exists, and its uncommitted paths if it does."""
     if not item.path.is_dir():
@@ -49,10 +45,10 @@ def _presence(item: registry.Worktree) -> tuple[bool, tuple[str, ...]]:
 
 def inspect(repo: git.Repo, item: registry.Worktree, main: str) -> Findings:
     present, dirty = _presence(item)
-    tip = _rev(repo.root, f"refs/heads/{item.branch}")
+    tip = facts.rev(repo.root, f"refs/heads/{item.branch}")
     unmerged = 0
     if tip:
-        main_tip = _rev(repo.root, f"refs/heads/{main}")
+        main_tip = facts.rev(repo.root, f"refs/heads/{main}")
         if not main_tip:
             raise GatesError(
                 f"the main branch {main!r} does not exist, so whether {item.branch} is merged "
@@ -170,5 +166,5 @@ def cleanup(repo: git.Repo, config: Config, name: str, *, force: bool, cwd: Path
 
 def _without_main(repo: git.Repo, item: registry.Worktree) -> Findings:
     present, dirty = _presence(item)
-    tip = _rev(repo.root, f"refs/heads/{item.branch}")
+    tip = facts.rev(repo.root, f"refs/heads/{item.branch}")
     return Findings(present, dirty, tip, 1 if tip else 0)

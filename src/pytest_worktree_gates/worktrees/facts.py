@@ -59,6 +59,11 @@ def uncommitted(root: Path) -> tuple[str, ...]:
     return tuple(line[3:] for line in out.splitlines())
 
 
+def rev(root: Path, ref: str) -> str:
+    """The object ``ref`` names, or "" when there is none (no error: absence is an answer)."""
+    return git.run(["rev-parse", "--verify", "--quiet", ref], root, check=False).strip()
+
+
 def run_many(commands: Sequence[tuple[list[str], Path]]) -> list[tuple[int, str]]:
     """Run several git commands at once; (exit code, stdout) of each, in order."""
     started = []

@@ -53,13 +53,13 @@ def merge_lock(state_dir: Path) -> Iterator[None]:
 
 
 def main_commit(root: Path, main: str) -> str:
-    out = git.run(["rev-parse", "--verify", "--quiet", f"refs/heads/{main}"], root, check=False)
-    if not out.strip():
+    commit = facts.rev(root, f"refs/heads/{main}")
+    if not commit:
         raise GatesError(
             f"the main branch {main!r} does not exist; create it, or set "
             "[tool.worktree-gates] main-branch to the branch that merges land on"
         )
-    return out.strip()
+    return commit
 
 
 def check_checkout(item: registry.Worktree, resume: bool) -> None:
@@ -81,7 +81,7 @@ def check_checkout(item: registry.Worktree, resume: bool) -> None:
             f"worktree {item.name} is on {branch.removeprefix('refs/heads/')}, not "
             f"{item.branch}; run `git switch {item.branch}` in {root} first"
         )
-    merging = git.run(["rev-parse", "-q", "--verify", "MERGE_HEAD"], root, check=False).strip()
+    merging = facts.rev(root, "MERGE_HEAD")
     if merging and not resume:
         raise GatesError(
             f"worktree {item.name} is in the middle of a merge; resolve the conflicts in {root}, "
@@ -173,7 +173,7 @@ def finish_checkout(state_dir: Path) -> None:
     lines = pending.read_text().splitlines()
     if len(lines) == 3:
         checkout, before, after = Path(lines[0]), lines[1], lines[2]
-        head = git.run(["rev-parse", "-q", "--verify", "HEAD"], checkout, check=False).strip()
+        head = facts.rev(checkout, "HEAD")
         index = git.run(["write-tree"], checkout, check=False).strip()
         old_tree = git.run(["rev-parse", f"{before}^{{tree}}"], checkout, check=False).strip()
         unstaged = git.run(["diff", "--name-only"], checkout, check=False).strip()

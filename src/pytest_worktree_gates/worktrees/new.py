@@ -71,8 +71,7 @@ def validate(repo: git.Repo, config: Config, request: Request) -> tuple[Path, st
             f"base {request.base!r} is not a branch or commit of this repo; check it with "
             "`git branch -a`, or pass --base REF"
         ) from None
-    if git.run(["rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"], repo.root,
-               check=False).strip():  # fmt: skip
+    if facts.rev(repo.root, f"refs/heads/{branch}"):
         raise GatesError(f"branch {branch} already exists; choose another name")
     if path.exists() or path.is_symlink():
         raise GatesError(f"{path} already exists; choose another name or remove it")
