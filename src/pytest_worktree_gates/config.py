@@ -187,7 +187,7 @@ DEFAULT_GATES = {
     "final": Gate("final", tests="", coverage=True, checks=("lint", "types")),
 }
 
-DEFAULTTARIANTS = {
+DEFAULT_VARIANTS = {
     "standard": Variant("standard", ("unit", "integration", "final")),
     "full": Variant("full", ("unit", "integration", "final"), architecture_note=True),
     "hotfix": Variant("hotfix", ("unit", "final")),
@@ -406,7 +406,7 @@ def _gates(reader: _Reader, checks: Mapping[str, Check]) -> dict[str, Gate]:
 
 
 def _variants(reader: _Reader, gates: Mapping[str, Gate]) -> dict[str, Variant]:
-    variants = dict(DEFAULTTARIANTS)
+    variants = dict(DEFAULT_VARIANTS)
     for name in sorted(dict(reader.table)):
         table = reader.sub(name)
         base = variants.get(name)
