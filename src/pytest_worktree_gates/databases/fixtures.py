@@ -83,8 +83,8 @@ def wants_env(root: Path) -> bool:
     A substring test rules out most projects; the rest ("databases" in a dependency list,
     "env" in ".venv") are parsed, since a false yes costs a config load and a git call.
     """
-    from pytest_worktree_gates.config import find_pyproject, read_toml
     from pytest_worktree_gates.errors import ConfigError
+    from pytest_worktree_gates.pyproject import find_pyproject, read_toml
 
     path = find_pyproject(root)
     if path is None:
