@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pytest_worktree_gates import git
 from pytest_worktree_gates.cli.context import here
 from pytest_worktree_gates.gates.runner import run_gate
 
@@ -32,6 +31,6 @@ def run(args: argparse.Namespace) -> int:
         context.config, context.repo, args.gate, rerun=args.rerun, pytest_args=args.pytest_args
     )
     if outcome.from_ledger:
-        tree = git.clean_tree(context.repo.root) or ""
-        print(f"gate {args.gate}: already passed for tree {tree[:12]} (--rerun to run again)")
+        tree = (outcome.tree or "")[:12]
+        print(f"gate {args.gate}: already passed for tree {tree} (--rerun to run again)")
     return outcome.exit_code

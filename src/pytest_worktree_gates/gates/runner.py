@@ -19,6 +19,7 @@ from pytest_worktree_gates.config import Config
 class Outcome:
     exit_code: int
     from_ledger: bool  # True: it had passed for this tree already and was not run
+    tree: str | None = None  # the clean tree the gate was judged for, when there was one
 
 
 def passed_before(config: Config, repo: git.Repo, gate: str, tree: str | None) -> bool:
@@ -40,7 +41,7 @@ def run_gate(
     config.gate(gate)  # an unknown gate is one clear error before anything runs
     tree = git.clean_tree(repo.root)
     if not rerun and passed_before(config, repo, gate, tree):
-        return Outcome(0, True)
+        return Outcome(0, True, tree)
     command = [sys.executable, "-m", "pytest", f"--gates={gate}", *pytest_args]
     done = subprocess.run(command, cwd=config.root, env=git.clean_env(), check=False)
     return Outcome(done.returncode, False)
