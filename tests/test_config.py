@@ -219,3 +219,48 @@ def test_bad_worktree_section(tmp_path: Path, text: str, message: str) -> None:
 def test_unknown_variant_lists_the_configured_ones(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown variant 'x'; configured variants: full, "):
         load(write(tmp_path, "")).variant_named("x")
+
+
+ENGINES_TOML = """
+[tool.worktree-gates.databases.postgres]
+url = "postgresql://dev@localhost/"
+[tool.worktree-gates.databases.redis]
+"""
+
+
+def test_the_environment_points_the_databases_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CI job switches to its service containers without editing pyproject.toml."""
+    monkeypatch.setenv("WORKTREE_GATES_DATABASES_BACKEND", "external")
+    monkeypatch.setenv("WORKTREE_GATES_DATABASES_POSTGRES_URL", "postgresql://ci:pw@db:5432/")
+    monkeypatch.setenv("WORKTREE_GATES_DATABASES_REDIS_URL", "redis://localhost:6379/")
+    monkeypatch.setenv("WORKTREE_GATES_DATABASES_MYSQL_URL", "mysql://root:pw@localhost/")
+    databases = load(write(tmp_path, ENGINES_TOML)).databases
+    assert databases.backend == "external"
+    assert databases.engine("postgres").url == "postgresql://ci:pw@db:5432/"
+    assert databases.engine("redis").url == "redis://localhost:6379/"
+    # Only configured engines are provisioned: a URL for another engine adds none.
+    assert [engine.name for engine in databases.engines] == ["postgres", "redis"]
+
+
+def test_without_the_environment_the_file_decides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WORKTREE_GATES_DATABASES_BACKEND", "")  # empty counts as unset
+    monkeypatch.delenv("WORKTREE_GATES_DATABASES_POSTGRES_URL", raising=False)
+    databases = load(write(tmp_path, ENGINES_TOML)).databases
+    assert databases.backend == "auto"
+    assert databases.engine("postgres").url == "postgresql://dev@localhost/"
+
+
+def test_a_bad_backend_in_the_environment_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WORKTREE_GATES_DATABASES_BACKEND", "k8s")
+    with pytest.raises(ConfigError) as raised:
+        load(write(tmp_path, ENGINES_TOML))
+    assert str(raised.value) == (
+        "WORKTREE_GATES_DATABASES_BACKEND: expected one of auto, docker, local, external, "
+        "got 'k8s' (it overrides tool.worktree-gates.databases.backend)"
+    )

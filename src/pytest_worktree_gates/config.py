@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import re
 import string
 from collections.abc import Mapping
@@ -31,6 +32,14 @@ DEFAULT_PORTS = (20000, 29999)
 # What an engine's `env` templates may refer to; anything else is a typo caught at load time.
 ENV_PLACEHOLDERS = ("url", "port", "host", "user", "password", "database")
 PRESETS = ("ruff", "classic", "none")
+# Where the database servers are differs per machine, not per project: a CI job points the
+# tests at its service containers without editing pyproject.toml. Named after the dotted key.
+ENV_PREFIX = "WORKTREE_GATES_"
+
+
+def env_override_name(dotted: str) -> str:
+    """The variable that overrides ``databases.backend`` or ``databases.<engine>.url``."""
+    return ENV_PREFIX + re.sub(r"[.-]", "_", dotted).upper()
 
 
 @dataclass(frozen=True)
@@ -262,7 +271,13 @@ def load(start: Path) -> Config:
     return parse(read_toml(path), path, path.parent)
 
 
-def parse(document: dict[str, Any], path: Path | None, root: Path) -> Config:
+def parse(
+    document: dict[str, Any],
+    path: Path | None,
+    root: Path,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """The configuration in ``document``, with the environment's database overrides applied."""
     section = document.get("tool", {}).get("worktree-gates", {})
     top = _Reader(path, SECTION, section)
     main_branch = top.get("main-branch", str, "main", "a branch name")
@@ -273,7 +288,7 @@ def parse(document: dict[str, Any], path: Path | None, root: Path) -> Config:
     checks = _checks(top.sub("checks"))
     gates = _gates(top.sub("gates"), checks)
     variants = _variants(top.sub("variants"), gates)
-    databases = _databases(top.sub("databases"))
+    databases = _databases(top.sub("databases"), os.environ if environ is None else environ)
     worktree_table = top.sub("worktree")
     worktree = WorktreeConfig(setup=worktree_table.strings("setup", ()))
     worktree_table.done()
@@ -403,8 +418,16 @@ def _variants(reader: _Reader, gates: Mapping[str, Gate]) -> dict[str, Variant]:
     return variants
 
 
-def _databases(reader: _Reader) -> DatabasesConfig:
+def _databases(reader: _Reader, environ: Mapping[str, str]) -> DatabasesConfig:
     backend = reader.choice("backend", "auto", BACKENDS)
+    variable = env_override_name("databases.backend")
+    if environ.get(variable):
+        backend = environ[variable]
+        if backend not in BACKENDS:
+            raise ConfigError(
+                f"{variable}: expected one of {', '.join(BACKENDS)}, got {backend!r} "
+                f"(it overrides {SECTION}.databases.backend)"
+            )
     ports = _port_range(reader)
     network = reader.choice("network", "bridge", NETWORKS)
     engines = []
@@ -426,7 +449,7 @@ def _databases(reader: _Reader) -> DatabasesConfig:
                 name=name,
                 image=table.get("image", str, DEFAULT_IMAGES[name], "an image reference"),
                 database=database,
-                url=table.get("url", str, "", "a server URL"),
+                url=_url(table, environ.get(env_override_name(f"databases.{name}.url"))),
                 setup=table.strings("setup", ()),
                 fingerprint=table.strings("fingerprint", ()),
                 env=pairs,
@@ -435,6 +458,11 @@ def _databases(reader: _Reader) -> DatabasesConfig:
         table.done()
     reader.done()
     return DatabasesConfig(backend, tuple(engines), ports, network)
+
+
+def _url(table: _Reader, override: str | None) -> str:
+    configured = table.get("url", str, "", "a server URL")  # read even when overridden
+    return override or configured
 
 
 # Database names become SQL identifiers and container names: keep them boring.

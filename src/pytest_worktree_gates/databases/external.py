@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from pytest_worktree_gates.config import SECTION
+from pytest_worktree_gates.config import SECTION, env_override_name
 from pytest_worktree_gates.databases import admin
 from pytest_worktree_gates.databases.base import Server, Status, Target, probe
 from pytest_worktree_gates.errors import ConfigError, GatesError
@@ -31,7 +31,11 @@ def server_from_url(engine: str, url: str, templates: tuple[tuple[str, str], ...
     key = f"{SECTION}.databases.{engine}.url"
     shown = re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", url)  # never echo a password
     if not url:
-        raise ConfigError(f"{key}: missing: the external backend needs the server's URL")
+        variable = env_override_name(f"databases.{engine}.url")
+        raise ConfigError(
+            f"{key}: missing: the external backend needs the server's URL (set it there, "
+            f"or in the environment as {variable})"
+        )
     parts = urlsplit(url)
     try:
         port = parts.port or DEFAULT_PORTS[engine]
@@ -70,9 +74,10 @@ def up(target: Target) -> tuple[Server, str]:
     problem = probe(server)
     if problem is not None:
         key = f"{SECTION}.databases.{target.engine.name}.url"
+        variable = env_override_name(f"databases.{target.engine.name}.url")
         raise GatesError(
             f"cannot reach the external {target.engine.label} server at "
-            f"{server.host}:{server.port} ({problem}); start it or fix {key}"
+            f"{server.host}:{server.port} ({problem}); start it or fix {key} (or {variable})"
         )
     if target.engine.name == "redis":
         server = server.with_database(redis_index(target.worktree))
