@@ -54,8 +54,8 @@ def commands() -> list[list[str]]:
 
 
 def test_runs_on_pull_requests_and_in_the_merge_queue() -> None:
-    # YAML 1.1 reads the key `on` as true.
-    triggers = workflow().get("on", workflow().get(True))
+    loaded: dict[Any, Any] = workflow()
+    triggers = loaded["on"] if "on" in loaded else loaded[True]  # YAML 1.1: `on` is true
     assert set(triggers) == {"pull_request", "merge_group"}
 
 
@@ -92,11 +92,11 @@ def test_the_services_are_official_images_reached_through_the_external_backend(
     assert job["services"], "the workflow has no database services"
     for name, service in job["services"].items():
         image = service["image"]
-        engine = OFFICIAL_IMAGES.get(image.split(":")[0])
-        assert engine, f"service {name}: {image} is not an official database image"
+        served = OFFICIAL_IMAGES.get(image.split(":")[0])
+        assert served, f"service {name}: {image} is not an official database image"
         assert "--health-cmd" in service["options"], f"service {name} has no health check"
         published = [int(mapping.split(":")[0]) for mapping in service["ports"]]
-        url = env[env_override_name(f"databases.{engine}.url")]
+        url = env[env_override_name(f"databases.{served}.url")]
         assert re.match(r"[a-z]+://", url), url
         assert f"localhost:{published[0]}/" in url or f"127.0.0.1:{published[0]}/" in url
 
