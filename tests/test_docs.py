@@ -492,3 +492,13 @@ def test_every_config_dataclass_field_is_a_documented_key(tmp_path: Path) -> Non
         and field.replace("_", "-") not in names
     ]
     assert not missing, "\n".join(missing)
+
+
+def test_the_index_links_every_page() -> None:
+    index = page("index.md")
+    unlinked = [
+        path.name
+        for path in sorted(DOCS.glob("*.md"))
+        if path.name != "index.md" and f"]({path.name})" not in index
+    ]
+    assert not unlinked, f"docs/index.md: link {unlinked} from the page table"
