@@ -116,8 +116,7 @@ def test_every_worktree_gates_command_parses() -> None:
     runs = [words for words in commands() if words[0] == "worktree-gates"]
     assert runs, "the workflow names no worktree-gates command"
     for words in runs:
-        cut = words.index("--") if "--" in words else len(words)
-        args = cli.parser().parse_args(words[1:cut])  # argparse exits on a bad command line
+        args = cli.parse(words[1:])  # argparse exits on a bad command line
         assert callable(args.run)
 
 

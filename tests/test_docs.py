@@ -13,6 +13,7 @@ import dataclasses
 import importlib
 import pkgutil
 import re
+import shlex
 import sys
 import typing
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 import pytest_worktree_gates
 from pytest_worktree_gates import cli, config
@@ -502,3 +504,94 @@ def test_the_index_links_every_page() -> None:
         if path.name != "index.md" and f"]({path.name})" not in index
     ]
     assert not unlinked, f"docs/index.md: link {unlinked} from the page table"
+
+
+# --- every command the docs show -------------------------------------------------------------
+
+
+def shell_lines(block: Block) -> Iterator[str]:
+    """The command lines of a block: console prompts, shell lines, workflow ``run`` steps."""
+    if block.language == "yaml":
+        yield from _runs(yaml.safe_load(block.text))
+        return
+    for line in block.text.replace("\\\n", " ").splitlines():
+        if block.language != "console":
+            yield line
+        elif line.startswith("$ "):
+            yield line[2:]
+
+
+def _runs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "run" and isinstance(value, str):
+                # A GitHub expression is replaced before the shell sees the line.
+                yield from re.sub(r"\$\{\{[^}]*\}\}", "/tmp/runner", value).splitlines()
+            else:
+                yield from _runs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _runs(item)
+
+
+def split_commands(line: str) -> Iterator[list[str]]:
+    """The simple commands of a shell line, without redirections or ``VAR=value`` prefixes."""
+    lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    command: list[str] = []
+    redirected = False
+    for token in [*lexer, ";"]:
+        if redirected:
+            redirected = False  # the file a redirection names is not an argument
+        elif token in (">", ">>", "<"):
+            redirected = True
+        elif token.strip("|&;()"):
+            command.append(token)
+        else:  # `|`, `&&`, `;`, ...: the end of a command
+            while command and re.match(r"[A-Z_]+=", command[0]):
+                command.pop(0)
+            if command:
+                yield command
+            command = []
+
+
+def doc_commands(program: str) -> list[tuple[str, list[str]]]:
+    """(page, words after ``program``) of every ``program`` command in an example."""
+    return [
+        (block.page, command[1:])
+        for block in blocks()
+        if block.language in EXAMPLE_LANGUAGES
+        for line in shell_lines(block)
+        for command in split_commands(line)
+        if command[0] == program
+    ]
+
+
+def test_every_worktree_gates_command_in_the_docs_parses() -> None:
+    commands = doc_commands("worktree-gates")
+    assert any(words[:2] == ["gate", "run"] for _, words in commands)
+    wrong = []
+    for where, words in commands:
+        try:
+            cli.parse(words)
+        except SystemExit as stopped:
+            if stopped.code != 0:  # --help and --version exit 0
+                wrong.append(f"docs/{where}: `worktree-gates {shlex.join(words)}` does not parse")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_every_pytest_command_in_the_docs_parses(pytester: pytest.Pytester) -> None:
+    pytester.makepyprojecttoml("[project]\nname = 'app'\n")
+    commands = doc_commands("pytest")
+    # `worktree-gates gate run GATE -- ARGS` runs `pytest --gates=GATE ARGS`.
+    for where, words in doc_commands("worktree-gates"):
+        if words[:2] == ["gate", "run"] and "--" in words:
+            commands.append((where, [f"--gates={words[2]}", *words[words.index("--") + 1 :]]))
+    assert any(words[:1] == ["--gates"] for _, words in commands)
+    wrong = []
+    for where, words in commands:
+        try:
+            pytester.parseconfig(*words)
+        except pytest.UsageError as error:
+            wrong.append(f"docs/{where}: `pytest {shlex.join(words)}` does not parse: {error}")
+    assert not wrong, "\n".join(wrong)

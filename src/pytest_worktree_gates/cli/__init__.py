@@ -40,9 +40,10 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    """The command line as the verbs see it; a bad one exits 2 with argparse's usage message."""
     # Not list(): importing the `list` verb's module binds `list` in this package's namespace.
-    words = [*(sys.argv[1:] if argv is None else argv)]
+    words = [*argv]
     # Everything after the first `--` belongs to pytest, wherever our own options stand.
     passthrough: list[str] = []
     if "--" in words:
@@ -57,6 +58,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif extra:
         top.error(f"unrecognized arguments: {' '.join(extra)}")
     args.pytest_args = passthrough
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse(sys.argv[1:] if argv is None else argv)
     try:
         code: int = args.run(args)
     except GatesError as error:
