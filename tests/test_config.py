@@ -264,3 +264,54 @@ def test_a_bad_backend_in_the_environment_names_the_variable(
         "WORKTREE_GATES_DATABASES_BACKEND: expected one of auto, docker, local, external, "
         "got 'k8s' (it overrides tool.worktree-gates.databases.backend)"
     )
+
+
+SERVE = "[tool.worktree-gates.gates.integration.serve]\n"
+
+
+def test_serve_table_is_read_with_its_defaults(tmp_path: Path) -> None:
+    plain = load(write(tmp_path, ""))
+    assert plain.gate("integration").serve is None
+    config = load(
+        write(
+            tmp_path,
+            SERVE + "command = 'uvicorn app.main:app --port {port}'\n"
+            "env = { APP_URL = 'http://127.0.0.1:{port}', MODE = 'test' }\n",
+        )
+    )
+    serve = config.gate("integration").serve
+    assert serve is not None
+    assert serve.command == "uvicorn app.main:app --port {port}"
+    assert (serve.health, serve.timeout) == ("/health", 30.0)
+    assert serve.env == (("APP_URL", "http://127.0.0.1:{port}"), ("MODE", "test"))
+    assert config.gate("integration").tests == "integration"  # the rest of the gate is kept
+    assert config.digest() != plain.digest()  # a different app makes a different verdict
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "command = 'uvicorn app:app --port {prot}'",
+            "gates.integration.serve.command: unknown placeholder {prot}; known: {port}",
+        ),
+        (
+            "command = 'x {port}'\nenv = { URL = 'http://{host}:{port}' }",
+            "gates.integration.serve.env.URL: unknown placeholder {host}; known: {port}",
+        ),
+        ("command = 'x --port {port'", "serve.command: unbalanced { or } in 'x --port {port'"),
+        ("health = '/up'", "gates.integration.serve.command: missing: serving the app needs"),
+        ("command = ''", "serve.command: expected a command line, got an empty string"),
+        ("command = 'x \"{port}'", "serve.command: cannot split 'x \"{port}': No closing"),
+        ("command = 'x'\nhealth = 'health'", "serve.health: expected a path starting with /"),
+        ("command = 'x'\ntimeout = 0", "serve.timeout: expected a number of seconds above 0"),
+        ("command = 'x'\ntimeout = true", "serve.timeout: expected a number of seconds, got true"),
+        ("command = 'x'\nport = 8000", "gates.integration.serve.port: unknown key"),
+    ],
+)
+def test_bad_serve_table_is_one_clear_error(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, SERVE + text + "\n") / "pyproject.toml"
+    with pytest.raises(ConfigError) as raised:
+        load(tmp_path)
+    assert str(raised.value).startswith(f"{path}: tool.worktree-gates.")
+    assert message in str(raised.value)

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ DEFAULT_PORTS = (20000, 29999)
 # What an engine's `env` templates may refer to; anything else is a typo caught at load time.
 ENV_PLACEHOLDERS = ("url", "port", "host", "user", "password", "database")
 PRESETS = ("ruff", "classic", "none")
+# What a gate's `serve` command and env may refer to: the port leased for the worktree's app.
+SERVE_PLACEHOLDERS = ("port",)
 # Where the database servers are differs per machine, not per project: a CI job points the
 # tests at its service containers without editing pyproject.toml. Named after the dotted key.
 ENV_PREFIX = "WORKTREE_GATES_"
@@ -54,13 +57,24 @@ class Check:
 
 
 @dataclass(frozen=True)
+class ServeConfig:
+    """How a gate serves the app: a command on the worktree's leased port, and its health path."""
+
+    command: str
+    health: str = "/health"
+    timeout: float = 30.0  # seconds from start to the first 2xx on `health`
+    env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class Gate:
-    """What one gate demands: which tests, whether coverage counts, which checks."""
+    """What one gate demands: which tests, whether coverage counts, which checks, a served app."""
 
     name: str
     tests: str = ""
     coverage: bool = False
     checks: tuple[str, ...] = ()
+    serve: ServeConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -389,10 +403,42 @@ def _gates(reader: _Reader, checks: Mapping[str, Check]) -> dict[str, Gate]:
             tests=table.get("tests", str, base.tests, "a -m marker expression"),
             coverage=table.get("coverage", bool, base.coverage, "true or false"),
             checks=chosen,
+            serve=_serve(table.sub("serve")) if "serve" in table.table else base.serve,
         )
         table.done()
     reader.done()
     return gates
+
+
+def _serve(reader: _Reader) -> ServeConfig:
+    if "command" not in reader.table:
+        reader.fail(reader.key("command"), "missing: serving the app needs a command to run")
+    command = _template(
+        reader,
+        "command",
+        "a command line such as 'uvicorn app.main:app --port {port}'",
+        SERVE_PLACEHOLDERS,
+    )
+    try:
+        words = shlex.split(command)
+    except ValueError as error:
+        reader.fail(reader.key("command"), f"cannot split {command!r}: {error}")
+    if not words:
+        reader.fail(reader.key("command"), "expected a command line, got an empty string")
+    health = reader.get("health", str, "/health", "a path such as '/health'")
+    if not health.startswith("/"):
+        reader.fail(reader.key("health"), f"expected a path starting with /, got {health!r}")
+    timeout = float(reader.get("timeout", (int, float), 30.0, "a number of seconds"))
+    if not timeout > 0:
+        reader.fail(
+            reader.key("timeout"), f"expected a number of seconds above 0, got {_show(timeout)}"
+        )
+    env = reader.sub("env")
+    what = "a template such as 'http://127.0.0.1:{port}'"
+    pairs = tuple((key, _template(env, key, what, SERVE_PLACEHOLDERS)) for key in sorted(env.table))
+    env.done()
+    reader.done()
+    return ServeConfig(command, health, timeout, pairs)
 
 
 def _variants(reader: _Reader, gates: Mapping[str, Gate]) -> dict[str, Variant]:
@@ -481,14 +527,19 @@ def _port_range(reader: _Reader) -> tuple[int, int]:
 
 
 def _env_template(env: _Reader, key: str) -> str:
-    template = env.get(key, str, "", 'a template such as "{url}"')
-    allowed = ", ".join(f"{{{name}}}" for name in ENV_PLACEHOLDERS)
+    return _template(env, key, 'a template such as "{url}"', ENV_PLACEHOLDERS)
+
+
+def _template(reader: _Reader, key: str, what: str, known: tuple[str, ...]) -> str:
+    """A string whose ``{placeholders}`` are all ``known``; a typo is an error naming the key."""
+    template = reader.get(key, str, "", what)
+    allowed = ", ".join(f"{{{name}}}" for name in known)
     try:
         fields = {part[1] for part in string.Formatter().parse(template) if part[1] is not None}
     except ValueError:
-        env.fail(env.key(key), f"unbalanced {{ or }} in {template!r}; known: {allowed}")
-    unknown = sorted(fields - set(ENV_PLACEHOLDERS))
+        reader.fail(reader.key(key), f"unbalanced {{ or }} in {template!r}; known: {allowed}")
+    unknown = sorted(fields - set(known))
     if unknown:
         shown = ", ".join(f"{{{name}}}" for name in unknown)
-        env.fail(env.key(key), f"unknown placeholder {shown}; known: {allowed}")
+        reader.fail(reader.key(key), f"unknown placeholder {shown}; known: {allowed}")
     return template

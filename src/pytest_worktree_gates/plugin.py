@@ -25,6 +25,9 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     from pytest_worktree_gates.databases import fixtures
 
     pluginmanager.register(fixtures, "worktree-gates-databases")
+    from pytest_worktree_gates import appfixture
+
+    pluginmanager.register(appfixture, "worktree-gates-app")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

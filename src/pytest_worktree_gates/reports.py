@@ -47,6 +47,8 @@ def show_actual(condition: Condition, precision: int) -> str:
         return text + (f", {counts['skipped']} skipped" if counts.get("skipped") else "")
     if condition.actual is None:
         return str(condition.details.get("error", condition.details.get("note", "-")))
+    if condition.name == "serve.health":
+        return f"healthy in {condition.actual:.2f} s"
     if condition.name.startswith("check:"):
         if "note" in condition.details:
             return "no files"
@@ -59,6 +61,8 @@ def show_threshold(condition: Condition, precision: int) -> str:
         return "0 failed, >= 1 ran"
     if condition.threshold is None:
         return "-"
+    if condition.name == "serve.health":
+        return f"<= {condition.threshold:g} s"
     if condition.percent:
         return ">= " + show_value(condition, condition.threshold, precision)
     return f"<= {condition.threshold}"
@@ -101,6 +105,9 @@ def failure_details(result: GateResult) -> list[str]:
         if condition.name.startswith("check:") and details.get("output"):
             lines.append(f"{condition.name} ({details.get('command')}):")
             lines.extend(f"  {line}" for line in str(details["output"]).splitlines())
+        elif condition.name == "serve.health":
+            lines.append(f"serve.health ({details.get('command')}): {details.get('error')}")
+            lines.extend(f"  {line}" for line in str(details.get("output", "")).splitlines())
         elif condition.name == "coverage.diff":
             for name, missing in dict(details.get("uncovered", {})).items():
                 which = "line" if len(missing) == 1 else "lines"

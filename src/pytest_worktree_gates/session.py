@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pytest_worktree_gates import checkrun, git, reports, state
+from pytest_worktree_gates import appfixture, checkrun, git, reports, serving, state
 from pytest_worktree_gates.baseline import read_baseline
 from pytest_worktree_gates.config import Config, Gate, load
 from pytest_worktree_gates.errors import GatesError
@@ -24,6 +24,7 @@ from pytest_worktree_gates.gates.model import (
     CoverageFacts,
     GateFacts,
     GateResult,
+    ServeFacts,
     TestFacts,
     exit_code,
 )
@@ -42,6 +43,7 @@ class GateSetup:
     base: str | None  # merge-base commit for changed lines, when diff coverage is on
     baseline: dict[str, int] | None  # the ratchet's allowances, when a baseline exists
     unrecordable: str | None = None  # why this run cannot vouch for its tree, if it cannot
+    app_port: serving.Reservation | None = None  # the served app's port, held until it listens
 
 
 def prepare(early_config: pytest.Config, options: Any) -> GateSetup:
@@ -71,6 +73,18 @@ def prepare(early_config: pytest.Config, options: Any) -> GateSetup:
     baseline = read_baseline(loaded.root / loaded.coverage.baseline) if gate.coverage else None
     setup = GateSetup(loaded, gate, report_targets, repo, base, baseline)
     setup.unrecordable = _narrowing(early_config, options, setup)
+    # Under xdist the controller serves the app for every worker; see appfixture.
+    if gate.serve and not appfixture.served_by_parent() and not options.collectonly:
+        serving.require_program(gate)
+        if repo is None:
+            raise GatesError(
+                f"gate {gate.name!r} serves the app on a port leased in the repository's state, "
+                f"and {loaded.root} is not inside a git repository; run `git init`"
+            )
+        setup.app_port = serving.reserve(loaded, repo)
+        # Before any conftest is imported: settings read at import time see the app's URL.
+        os.environ[appfixture.URL_VARIABLE] = setup.app_port.url
+        os.environ[appfixture.SERVER_VARIABLE] = str(os.getpid())
     return setup
 
 
@@ -131,6 +145,8 @@ class GateSession:
     tree_at_start: str | None = None
     result: GateResult | None = None
     did_not_run: str = ""
+    app: serving.Running | None = None
+    served: ServeFacts | None = None
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         setup = self.setup
@@ -139,8 +155,45 @@ class GateSession:
             return
         if setup.repo is not None:
             self.tree_at_start = git.clean_tree(setup.repo.root)
+        if setup.app_port is not None:
+            self.serve_app(setup.app_port)
         checks = [setup.config.checks[name] for name in setup.gate.checks]
         self.running = checkrun.start(checks, setup.config.root)
+
+    def serve_app(self, reservation: serving.Reservation) -> None:
+        """Start the app and wait for its health, before xdist starts workers (they inherit
+        the env set here) and before the first test."""
+        serve = serving.serve_of(self.setup.gate)
+        try:
+            self.app = serving.start(serve, reservation, self.setup.config.root, own_group=True)
+            # Stopped at the end whatever happens: sessionfinish, or unconfigure after a crash.
+            self.config.add_cleanup(self.stop_app)
+            self.served = serving.wait_healthy(self.app, serve)
+        except OSError as error:  # the program cannot be executed
+            command = serve.command.replace("{port}", str(reservation.port))
+            self.served = ServeFacts(
+                command, reservation.url, serve.timeout, None, f"could not start: {error}"
+            )
+        finally:
+            reservation.release()
+        if self.app is not None:
+            os.environ[appfixture.LOG_VARIABLE] = str(self.app.log)
+        if not self.served.healthy:
+            self.stop_app()  # nothing to test against: no need to keep it until the end
+            os.environ[appfixture.DOWN_VARIABLE] = (
+                f"the app is not serving ({self.served.error}); see serve.health in the gate table"
+            )
+
+    def stop_app(self) -> None:
+        if self.app is not None:
+            serving.stop(self.app)
+            self.app = None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_unconfigure(self) -> None:
+        # The env told this run's tests about the app; it must not leak into a later run.
+        for name in appfixture.VARIABLES:
+            os.environ.pop(name, None)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
@@ -164,6 +217,7 @@ class GateSession:
             self.outcomes.skipped += 1
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self.stop_app()
         if self.did_not_run:
             return
         if exitstatus not in (0, 1, NO_TESTS_RAN):  # interrupted, internal or usage error
@@ -194,6 +248,7 @@ class GateSession:
             changed=self.changed_lines(),
             checks=checks,
             baseline=setup.baseline,
+            serve=self.served,
         )
         found = conditions.evaluate(setup.gate, setup.config.coverage, facts)
         found.extend(self.warnings_condition())

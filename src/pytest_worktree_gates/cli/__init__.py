@@ -18,12 +18,27 @@ from pytest_worktree_gates.cli import (
     init,
     merge,
     new,
+    serve,
     status,
 )
 from pytest_worktree_gates.cli import list as list_verb
 from pytest_worktree_gates.errors import GatesError
 
-VERBS = (init, new, list_verb, status, gate, approve, merge, cleanup, baseline, hooks, db, doctor)
+VERBS = (
+    init,
+    new,
+    list_verb,
+    status,
+    gate,
+    approve,
+    merge,
+    cleanup,
+    baseline,
+    hooks,
+    db,
+    serve,
+    doctor,
+)
 
 EXIT_USER_ERROR = 2  # as argparse exits on a bad command line
 

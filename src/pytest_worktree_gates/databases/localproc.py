@@ -120,7 +120,7 @@ def binary(engine: str, name: str) -> str:
     )
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child: get SIGKILL if we die. A ``kill -9`` of pytest during provisioning must
     not leave an ``initdb`` or ``mariadb-install-db`` writing into a data dir that the next
     run wipes and rebuilds. Servers that daemonize fork away from this and are unaffected.
@@ -151,7 +151,7 @@ def run_as(
         user=who.uid,
         group=who.gid,
         extra_groups=[] if who.uid is not None else None,
-        preexec_fn=_die_with_parent,
+        preexec_fn=die_with_parent,
         check=False,
     )
     if done.returncode != 0:

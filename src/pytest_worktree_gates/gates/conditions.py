@@ -17,6 +17,7 @@ from pytest_worktree_gates.gates.model import (
     Condition,
     CoverageFacts,
     GateFacts,
+    ServeFacts,
     TestFacts,
 )
 
@@ -218,9 +219,27 @@ def check(facts: CheckFacts) -> Condition:
     )
 
 
+def serve_health(facts: ServeFacts) -> Condition:
+    """The served app answered 2xx on its health path within the timeout; actual: seconds."""
+    details: dict[str, object] = {"command": facts.command, "url": facts.url}
+    if facts.error:
+        details["error"] = facts.error
+    if facts.output:
+        details["output"] = facts.output
+    return Condition(
+        name="serve.health",
+        actual=facts.seconds,
+        threshold=facts.timeout,
+        passed=facts.healthy,
+        details=details,
+    )
+
+
 def evaluate(gate: Gate, config: CoverageConfig, facts: GateFacts) -> list[Condition]:
     """All built-in conditions this gate demands, in the order the table shows them."""
     conditions = [tests(facts.tests)]
+    if facts.serve is not None:
+        conditions.append(serve_health(facts.serve))
     if gate.coverage:
         conditions.extend(_coverage_conditions(config, facts))
     conditions.extend(check(result) for result in facts.checks)

@@ -84,6 +84,22 @@ class CheckFacts:
 
 
 @dataclass(frozen=True)
+class ServeFacts:
+    """How the gate's app start went: seconds to the first 2xx on its health path, or why not."""
+
+    command: str
+    url: str
+    timeout: float
+    seconds: float | None = None  # None when it never became healthy
+    error: str = ""
+    output: str = ""  # the last lines the app printed, when it failed
+
+    @property
+    def healthy(self) -> bool:
+        return self.seconds is not None
+
+
+@dataclass(frozen=True)
 class GateFacts:
     """Everything a gate is judged on; gathered at the edges, evaluated purely."""
 
@@ -93,6 +109,7 @@ class GateFacts:
     changed: Mapping[str, frozenset[int]] | None = None  # absolute path -> changed lines
     checks: tuple[CheckFacts, ...] = ()
     baseline: Mapping[str, int] | None = None  # name -> missing lines allowed
+    serve: ServeFacts | None = None  # when the gate serves the app
 
 
 @dataclass(frozen=True)
