@@ -461,3 +461,26 @@ def test_two_worktrees_serve_at_once_each_on_its_own_port_and_database(tmp_path:
         finally:
             for tree in trees:
                 purge(tree)
+
+
+def test_cleanup_releases_the_app_port_of_the_worktree(pytester: pytest.Pytester) -> None:
+    root = project(pytester.path, serve_table())
+
+    def wtg(*args: str, cwd: Path = root) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest_worktree_gates", *args],
+            cwd=cwd, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    wtg("new", "login")
+    tree = root / ".worktrees" / "login"
+    gate = subprocess.run(
+        [sys.executable, "-m", "pytest", "--gates=integration", "-p", "no:cacheprovider"],
+        cwd=tree, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert gate.returncode == 0, gate.stdout
+    assert app_lease(root) is not None  # leased for the new worktree
+    wtg("cleanup", "login")
+    assert app_lease(root) is None

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pytest_worktree_gates import git, state
 from pytest_worktree_gates.config import Config
+from pytest_worktree_gates.databases import ports
 from pytest_worktree_gates.errors import GatesError
 from pytest_worktree_gates.worktrees import facts, registry
 
@@ -160,6 +161,7 @@ def cleanup(repo: git.Repo, config: Config, name: str, *, force: bool, cwd: Path
     elif found.tip:
         said.append(f"kept branch {item.branch}: it has commits not on {main}")
     with state.connect(repo.state_dir) as db:
+        ports.release(db, str(item.git_dir))  # the served app's port, which no engine holds
         registry.remove(db, name, "cleanup --force" if force else "cleanup")
     return said
 
