@@ -484,3 +484,16 @@ def test_cleanup_releases_the_app_port_of_the_worktree(pytester: pytest.Pytester
     assert app_lease(root) is not None  # leased for the new worktree
     wtg("cleanup", "login")
     assert app_lease(root) is None
+
+
+def test_a_command_that_cannot_be_executed_fails_the_gate(pytester: pytest.Pytester) -> None:
+    table = "[tool.worktree-gates.gates.integration.serve]\ncommand = './serve.sh --port {port}'\n"
+    root = pytester.path
+    (root / "serve.sh").write_text("python app.py --port $2\n")  # no #! line: exec refuses it
+    (root / "serve.sh").chmod(0o755)
+    project(root, table)
+    result, report = run_gate(pytester)
+    assert result.ret == 6
+    result.stdout.fnmatch_lines(["serve.health*could not start: *Exec format error*FAIL"])
+    assert health(report)["details"]["command"] == f"./serve.sh --port {app_lease(root)}"
+    assert not (root / "pids").exists()
