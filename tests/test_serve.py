@@ -230,18 +230,20 @@ import pytest
 
 
 @pytest.mark.integration
-def test_waits_for_ctrl_c(worktree_app):
-    Path("ready").write_text(worktree_app.url)
-    time.sleep(120)
+def test_waits_for_a_signal(worktree_app):
+    if os.environ.get("HOLD"):
+        Path("ready").write_text(worktree_app.url)
+        time.sleep(120)
 """
 
 
-def test_ctrl_c_stops_the_app(pytester: pytest.Pytester) -> None:
-    root = project(pytester.path, serve_table("--with-child"), tests=WAITING)
+def interrupted_gate(root: Path, number: int) -> tuple[int, str]:
+    """Run the gate until its test waits, send ``number`` to pytest; its exit code and output."""
     ready = root / "ready"
     with subprocess.Popen(
         [sys.executable, "-m", "pytest", "--gates=integration", "-p", "no:cacheprovider"],
         cwd=root,
+        env={**os.environ, "HOLD": "1"},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     ) as gate:
@@ -249,11 +251,31 @@ def test_ctrl_c_stops_the_app(pytester: pytest.Pytester) -> None:
         while not ready.exists() and gate.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         assert ready.exists(), gate.communicate()[0].decode()
-        gate.send_signal(signal.SIGINT)
+        gate.send_signal(number)
         output = gate.communicate(timeout=60)[0].decode()
-    assert gate.returncode == 2, output  # interrupted, as pytest reports it
+    return gate.returncode, output
+
+
+def test_ctrl_c_stops_the_app(pytester: pytest.Pytester) -> None:
+    root = project(pytester.path, serve_table("--with-child"), tests=WAITING)
+    code, output = interrupted_gate(root, signal.SIGINT)
+    assert code == 2, output  # interrupted, as pytest reports it
     assert "gate integration did not run: the session ended early (exit 2)" in output
     assert_nothing_left(root, processes=2)
+
+
+def test_kill_9_of_pytest_takes_the_app_with_it(pytester: pytest.Pytester) -> None:
+    root = project(pytester.path, serve_table(), tests=WAITING)
+    code, _ = interrupted_gate(root, signal.SIGKILL)
+    assert code == -signal.SIGKILL
+    (group,) = started(root).values()
+    deadline = time.monotonic() + 30  # the kernel's SIGKILL is asynchronous
+    while live_members(group) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert_nothing_left(root)
+    result, report = run_gate(pytester)  # and the next run is not blocked
+    assert result.ret == 0, result.stdout.str()
+    assert health(report)["passed"] is True
 
 
 def test_a_taken_port_moves_the_lease(pytester: pytest.Pytester) -> None:

@@ -170,7 +170,7 @@ class GateSession:
             self.config.add_cleanup(self.stop_app)
             self.served = serving.wait_healthy(self.app, serve)
         except OSError as error:  # the program cannot be executed
-            command = serve.command.replace("{port}", str(reservation.port))
+            command = shlex.join(serving.render(serve, reservation.port)[0])
             self.served = ServeFacts(
                 command, reservation.url, serve.timeout, None, f"could not start: {error}"
             )
