@@ -480,6 +480,20 @@ def test_two_worktrees_serve_at_once_each_on_its_own_port_and_database(tmp_path:
             assert len({item["database"] for item in met}) == 2
             for tree in trees:
                 assert_nothing_left(tree)
+            # By hand, the app gets the same port and the same database as in the gate.
+            with subprocess.Popen(
+                [sys.executable, "-m", "pytest_worktree_gates", "serve"],
+                cwd=trees[0], stdout=subprocess.PIPE, text=True, start_new_session=True,
+            ) as verb:  # fmt: skip
+                url = read_line(verb, "serving").rsplit(" at ", 1)[1]
+                read_line(verb, "healthy in")
+                with urllib.request.urlopen(url + "/info", timeout=30) as answer:
+                    env = json.load(answer)["env"]
+                verb.send_signal(signal.SIGTERM)  # as `kill` sends it
+                assert verb.wait(timeout=30) == 143
+            gate_run = next(item for item in met if item["url"] == url)
+            assert env["REDIS_URL"] == gate_run["database"]
+            assert_nothing_left(trees[0], processes=2)
         finally:
             for tree in trees:
                 purge(tree)
