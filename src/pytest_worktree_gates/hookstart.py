@@ -1,0 +1,419 @@
+"""The commit hook's first milliseconds: start the checks before loading the rest of the package.
+
+A commit waits for its slowest check (mypy takes over 100 ms on a single file), so whatever the
+hook does before starting that check adds to every commit. This module is that part, for the
+usual case: nothing unstaged, and a plan that an earlier run saved. It imports only cheap
+standard modules (no dataclasses, tomllib or config model: those load while the checks run),
+reads what git reports about the index, and looks the result cache up. Then it either answers
+from the cache alone, or starts the checks that do not fix files and hands them over to the
+full runner (hookrun). That runner plans the run again from the real config, runs the fixers,
+and adopts a started check only if it would have started exactly that command itself.
+
+Anything unusual (unstaged changes, a saved patch to put back, no plan yet, a changed config
+or tool, git variables pointing elsewhere) returns None, and the full runner does everything.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from fnmatch import fnmatchcase
+
+TYPE_CHECKING = False  # typing itself costs an import on the path this module keeps short
+if TYPE_CHECKING:
+    from typing import IO, Any
+
+    from pytest_worktree_gates.config import Check
+
+# Variables a git hook exports that would redirect a child git to another repo or index.
+REPO_VARIABLES = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_COMMON_DIR",
+    "GIT_PREFIX",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_NAMESPACE",
+    "GIT_QUARANTINE_PATH",
+)
+INDEX_VARIABLES = ("GIT_INDEX_FILE",)
+# Set by git for every hook and harmless: they say nothing about which repo to read.
+HOOK_VARIABLES = ("GIT_INDEX_FILE", "GIT_PREFIX")
+
+# Files whose content changes what a formatter, linter or type checker reports.
+TOOL_CONFIGS = (
+    "pyproject.toml",
+    "setup.cfg",
+    "tox.ini",
+    "ruff.toml",
+    ".ruff.toml",
+    "mypy.ini",
+    ".mypy.ini",
+    ".isort.cfg",
+    ".flake8",
+)
+
+REGULAR_FILES = (b"100644", b"100755")  # not symlinks (120000) or submodules (160000)
+# One git call for the staged blobs and the unstaged paths (index vs HEAD, work tree vs index).
+STATUS = (
+    "status", "--porcelain=v2", "-z", "--untracked-files=no", "--no-renames",
+    "--ignore-submodules",
+)  # fmt: skip
+FILES = "\0files\0"  # stands for the file list in a saved command; no real argument has a NUL
+PLAN_NAME = "hook-plan.marshal"
+STATE_DIR = "worktree-gates"
+
+
+def clean_env(keep: Iterable[str] = (), base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a child process, without git's repo variables unless kept."""
+    env = dict(os.environ if base is None else base)
+    for name in REPO_VARIABLES:
+        if name not in keep:
+            env.pop(name, None)
+    return env
+
+
+def search_path() -> str:
+    """PATH with this interpreter's scripts dir first: a venv's tools work unactivated."""
+    return os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+
+
+def absolute_index_env() -> None:
+    """Make an inherited relative ``GIT_INDEX_FILE`` absolute, before any cwd can change."""
+    index = os.environ.get("GIT_INDEX_FILE")
+    if index and not os.path.isabs(index):
+        os.environ["GIT_INDEX_FILE"] = os.path.abspath(index)
+
+
+def parse_status(out: bytes) -> tuple[list[tuple[str, str]], set[str]]:
+    """Pure: from ``git status --porcelain=v2 -z``, the staged files and the unstaged paths.
+
+    Staged files are the regular files added or modified in the index (deleted ones are nothing
+    to check), each with the blob id of its staged content; unstaged paths are tracked files
+    whose work tree differs from the index (and unmerged ones).
+    """
+    staged: list[tuple[str, str]] = []
+    unstaged: set[str] = set()
+    fields = iter(out.split(b"\0"))
+    for entry in fields:
+        kind = entry[:2]
+        if kind == b"1 ":  # 1 XY sub mH mI mW hH hI path
+            _, xy, _, _, mode, _, _, blob, raw = entry.split(b" ", 8)
+        elif kind == b"2 ":  # 2 XY sub mH mI mW hH hI score path NUL orig
+            _, xy, _, _, mode, _, _, blob, _, raw = entry.split(b" ", 9)
+            next(fields, None)
+        elif kind == b"u ":  # an unmerged path: never a clean work tree
+            unstaged.add(entry.split(b" ", 10)[10].decode("utf-8", "surrogateescape"))
+            continue
+        else:
+            continue
+        path = raw.decode("utf-8", "surrogateescape")
+        if xy[:1] in (b"A", b"M", b"C") and mode in REGULAR_FILES:
+            staged.append((path, blob.decode()))
+        if xy[1:] != b".":
+            unstaged.add(path)
+    return staged, unstaged
+
+
+def matches(name: str, globs: Sequence[str]) -> bool:
+    """Does a repo-relative path match a check's globs (anywhere in the tree)?"""
+    base = name.rsplit("/", 1)[-1]
+    return any(fnmatchcase(name, glob) or fnmatchcase(base, glob) for glob in globs)
+
+
+def passed(
+    connection: sqlite3.Connection, check: str, setup: str, subjects: Iterable[str]
+) -> set[str]:
+    """Which of ``subjects`` already passed this check under this setup."""
+    wanted = sorted(set(subjects))
+    found: set[str] = set()
+    for start in range(0, len(wanted), 500):  # SQLite's limit on bound parameters
+        chunk = wanted[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        rows = connection.execute(
+            f"SELECT subject FROM hook_passes WHERE check_name = ? AND setup = ?"
+            f" AND subject IN ({marks})",
+            (check, setup, *chunk),
+        )
+        found.update(row[0] for row in rows)
+    return found
+
+
+def fill(template: Sequence[str], paths: Sequence[str]) -> list[str]:
+    """A saved command with the files in place of :data:`FILES`, as ``checkrun.expand`` does."""
+    safe = [f"./{name}" if name.startswith("-") else name for name in paths]
+    argv: list[str] = []
+    for word in template:
+        if word == FILES:
+            argv.extend(safe)
+        else:
+            argv.append(word.replace(FILES, " ".join(safe)))
+    return argv
+
+
+# The saved plan ---------------------------------------------------------------------------
+#
+# What the full runner learnt about the pre-commit checks, so that the next commit need not
+# parse the config or ask the tools their version: per check its name, whether it fixes files,
+# its globs, whether its cache subject is the whole tree, its setup digest, its command with
+# FILES for the files, and its program with that file's identity. The plan is valid while the
+# package, the interpreter, PATH, the config files and the programs are the same files.
+
+Stamp = tuple[int, int, int, int] | None
+
+
+def file_stamp(path: str) -> Stamp:
+    """A file's identity: size, mtime, ctime and inode (None when missing).
+
+    Any write changes the ctime, which no tool can set back.
+    """
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
+
+
+def plan_key(root: str) -> tuple[object, ...]:
+    """Everything besides the programs that a saved plan depends on."""
+    from pytest_worktree_gates import __version__
+
+    configs = tuple(file_stamp(os.path.join(root, name)) for name in TOOL_CONFIGS)
+    return (__version__, sys.executable, search_path(), configs)
+
+
+PlannedCheck = tuple[str, bool, tuple[str, ...], bool, str, tuple[str, ...], str, Stamp]
+
+
+def planned(
+    check: Check, whole_tree: bool, setup: str, template: Sequence[str], program: str
+) -> PlannedCheck:
+    """One check of a plan, as :func:`save_plan` stores it."""
+    stamp = file_stamp(program)
+    return (check.name, check.fixes, tuple(check.files), whole_tree, setup, tuple(template),
+            program, stamp)  # fmt: skip
+
+
+def save_plan(state_dir: str, key: tuple[object, ...], checks: Sequence[PlannedCheck]) -> None:
+    """Write the plan unless the same one is there (atomically: another commit may read it)."""
+    plan: Any = (key, tuple(checks))  # only str, int, bool, None and tuples: marshal's types
+    data = marshal.dumps(plan)
+    path = os.path.join(state_dir, PLAN_NAME)
+    try:
+        with open(path, "rb") as handle:
+            if handle.read() == data:
+                return
+    except OSError:
+        pass
+    os.makedirs(state_dir, exist_ok=True)
+    scratch = f"{path}.{os.getpid()}"
+    with open(scratch, "wb") as handle:
+        handle.write(data)
+    os.replace(scratch, path)
+
+
+def load_plan(state_dir: str, root: str) -> tuple[PlannedCheck, ...] | None:
+    """The saved plan, if it is still valid for this root."""
+    try:
+        with open(os.path.join(state_dir, PLAN_NAME), "rb") as handle:
+            key, checks = marshal.loads(handle.read())
+    except (OSError, ValueError, EOFError, TypeError):
+        return None
+    if key != plan_key(root):
+        return None
+    if any(file_stamp(check[6]) != check[7] for check in checks):
+        return None  # a tool was upgraded or replaced
+    return tuple(checks)
+
+
+# The early start ----------------------------------------------------------------------------
+
+
+class Started:
+    """A check started here, for the full runner to adopt, or else to stop."""
+
+    __slots__ = ("argv", "errors", "fixes", "output", "process")
+
+    def __init__(
+        self, argv: list[str], fixes: bool, process: subprocess.Popen[bytes], output: IO[bytes],
+        errors: IO[bytes],
+    ) -> None:  # fmt: skip
+        self.argv = argv
+        self.fixes = fixes
+        self.process = process
+        self.output = output
+        self.errors = errors
+
+    def stop(self) -> None:
+        """Kill a check; but let a fixer finish: killed mid-write, it could truncate a file."""
+        if self.process.poll() is None:
+            if not self.fixes:
+                self.process.kill()
+            self.process.wait()
+        self.output.close()
+        self.errors.close()
+
+
+class Prestart:
+    """What the early start learnt and began, handed to the full runner."""
+
+    __slots__ = ("common_dir", "git_dir", "root", "staged", "stamps", "started", "tree")
+
+    def __init__(
+        self, root: str, git_dir: str, common_dir: str, staged: list[tuple[str, str]],
+        tree: str | None,
+    ) -> None:  # fmt: skip
+        self.root = root
+        self.git_dir = git_dir
+        self.common_dir = common_dir
+        self.staged = staged  # (path, blob) of each staged file; nothing was unstaged
+        self.tree = tree  # the staged tree, when a check is cached by it
+        # Each staged file's identity before anything started: if a fixer writes one, what
+        # the checks that started with it read is void.
+        self.stamps = {path: file_stamp(os.path.join(root, path)) for path, _ in staged}
+        self.started: dict[str, Started] = {}
+
+    def stop(self) -> None:
+        """Stop whatever the full runner did not adopt."""
+        for item in self.started.values():
+            item.stop()
+        self.started.clear()
+
+
+def _git(args: Sequence[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        ["git", "-c", "core.quotePath=false", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _output(process: subprocess.Popen[bytes] | None) -> bytes | None:
+    if process is None:
+        return None
+    out, _ = process.communicate()
+    return out if process.returncode == 0 else None
+
+
+def prestart(out: IO[str]) -> int | Prestart | None:
+    """Answer a ``git commit`` from the cache, or start its checks.
+
+    Returns the exit code when the cache answered (every check already passed), what was
+    learnt and started for the full runner, or None to leave everything to it.
+    """
+    if any(name in os.environ for name in REPO_VARIABLES if name not in HOOK_VARIABLES):
+        return None
+    if not os.path.exists(".git"):  # git runs a hook at the top of the work tree
+        return None
+    root = os.getcwd()
+    absolute_index_env()
+    env = clean_env(keep=INDEX_VARIABLES)
+    where = _git(["rev-parse", "--show-toplevel", "--absolute-git-dir", "--git-common-dir"], env)
+    # No optional locks: `git write-tree` may run meanwhile, and it must get the index lock.
+    status = _git(["--no-optional-locks", *STATUS], env)
+    tree_job = None
+    try:
+        found = _output(where)
+        lines = found.decode("utf-8", "surrogateescape").splitlines() if found else []
+        if len(lines) != 3 or lines[0] != root:
+            return None
+        git_dir = lines[1]
+        common_dir = os.path.realpath(os.path.join(root, lines[2]))  # join keeps absolute paths
+        if os.path.exists(os.path.join(git_dir, STATE_DIR, "unstaged.patch")):
+            return None  # an interrupted run left unstaged work to put back
+        plan = load_plan(os.path.join(common_dir, STATE_DIR), root)
+        if plan is None:
+            return None
+        tree_job = _git(["write-tree"], env) if any(check[3] for check in plan) else None
+        listed = _output(status)
+        written = _output(tree_job)
+    finally:
+        for process in (where, status, tree_job):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
+    if listed is None or (tree_job and not written):
+        return None
+    staged, unstaged = parse_status(listed)
+    if unstaged:
+        return None  # it must be set aside before any check reads the work tree
+    tree = written.decode().strip() if written else None
+    return _start(Prestart(root, git_dir, common_dir, staged, tree), plan, out)
+
+
+def _start(early: Prestart, plan: Sequence[PlannedCheck], out: IO[str]) -> int | Prestart | None:
+    if not early.staged and all(FILES in check[5] for check in plan):
+        return 0  # nothing staged that any check looks at: the full runner says nothing either
+    database = os.path.join(early.common_dir, STATE_DIR, "state.db")
+    if not os.path.exists(database):
+        return None
+    due: list[tuple[PlannedCheck, list[str]]] = []
+    cached: list[str] = []
+    connection = sqlite3.connect(database, timeout=30, isolation_level=None)
+    try:
+        for check in plan:
+            name, _, globs, whole_tree, setup, template = check[:6]
+            files = [(path, blob) for path, blob in early.staged if matches(path, globs)]
+            if not files and FILES in template:
+                continue  # the full runner skips it: no files, no tool
+            if whole_tree:  # as hookrun.plan: the tree is the subject, every file is checked
+                tree = early.tree
+                is_due = tree is None or tree not in passed(connection, name, setup, [tree])
+                pending = files if is_due and FILES in template else []
+            else:
+                done = passed(connection, name, setup, [blob for _, blob in files])
+                pending = [(path, blob) for path, blob in files if blob not in done]
+                is_due = bool(pending)
+            if is_due:
+                due.append((check, [path for path, _ in pending]))
+            else:
+                cached.append(name)
+    except sqlite3.Error:
+        return None  # an old or damaged database: the full runner reports it
+    finally:
+        connection.close()
+    if not due:
+        for name in cached:
+            print(f"{name}: ok (cached)", file=out)
+        return 0
+    fixers = [item for item in due if item[0][1]]
+    if any(FILES not in check[5] for check, _ in fixers):
+        return early  # a fixer of the whole project may rewrite what a check is reading
+    # The first fixer, and the checks that fix nothing (see hookrun: they start together).
+    _spawn(early, [item for item in due if not item[0][1]] + fixers[:1])
+    return early
+
+
+def _spawn(early: Prestart, due: Sequence[tuple[PlannedCheck, list[str]]]) -> None:
+    """Start the checks, each writing to two unlinked files in this git dir."""
+    scratch = os.path.join(early.git_dir, STATE_DIR)
+    os.makedirs(scratch, exist_ok=True)
+    env = clean_env()
+    env["PATH"] = search_path()
+    try:
+        for number, (check, paths) in enumerate(due):
+            argv = fill(check[5], paths)
+            streams = []
+            for part in ("out", "err"):
+                path = os.path.join(scratch, f"check-{os.getpid()}-{number}.{part}")
+                stream = open(path, "w+b")  # noqa: SIM115 - closed by Started.stop or its adopter
+                os.unlink(path)
+                streams.append(stream)
+            process = subprocess.Popen(  # argv[0] as written; the program as planned
+                argv,
+                executable=check[6],
+                cwd=early.root,
+                stdout=streams[0],
+                stderr=streams[1],
+                env=env,
+            )
+            early.started[check[0]] = Started(argv, check[1], process, streams[0], streams[1])
+    except BaseException:
+        early.stop()
+        raise
