@@ -124,10 +124,13 @@ def test_a_cached_rerun_is_answered_before_the_package_loads(
     assert log_lines(log) == ["['a.py']"]
     assert early_start() == (0, "logged: ok (cached)\n")
     assert len(log_lines(log)) == 1
-    # A new staged blob is a new cache subject: the early start starts the check for it.
+    # A new staged blob is a new cache subject: the early start runs the check on it, and,
+    # as it passes, records and reports it without the full runner.
     (root / "a.py").write_text("a = 2\n")
     git(root, "add", "a.py")
-    assert early_start() == ["logged"]
+    assert early_start() == (0, "logged: ok on 1 file (a.py)\n")
+    assert log_lines(log) == ["['a.py']", "['a.py']"]
+    assert early_start() == (0, "logged: ok (cached)\n")
 
 
 def test_the_shim_reruns_from_the_cache_and_checks_a_changed_blob(tmp_path: Path) -> None:
@@ -175,7 +178,7 @@ def test_unstaged_work_is_left_to_the_full_runner_and_kept(
     git(root, "add", "b.py")
     assert early_start() == (None, "")  # a.py's unstaged work must be set aside first
     (root / "a.py").write_text("a = 1\nb = 2\n")
-    assert early_start() == ["logged"]
+    assert early_start() == (0, "logged: ok on 1 file (b.py)\n")
 
 
 def test_checks_started_with_a_fixer_that_rewrites_are_run_again(tmp_path: Path) -> None:
@@ -200,6 +203,33 @@ def test_checks_started_with_a_fixer_that_rewrites_are_run_again(tmp_path: Path)
         assert committed(root, name) == "x = 1\n"
         assert "fixed and restaged: 1 file" in done.stderr
     assert git(root, "status", "--porcelain") == ""
+
+
+def test_a_failure_after_an_early_start_is_reported_in_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "runs.log"
+    fails_on_b = LOGGING + "sys.exit('b.py' in sys.argv[1:] and 'B001 b.py is bad')\n"
+    root = make_repo(tmp_path / "repo", checks_toml(lint=script(tmp_path, "lint", fails_on_b)))
+    (root / "a.py").write_text("a = 1\n")
+    git(root, "add", "a.py")
+    enter(root, log, monkeypatch)
+    run_in_process()  # saves the plan
+    (root / "b.py").write_text("b = 1\n")
+    git(root, "add", "b.py")
+    started = hookstart.prestart(io.StringIO())
+    assert isinstance(started, hookstart.Prestart)  # not answered early: the runner reports
+    assert sorted(started.started) == ["lint"]
+    started.stop()
+    git(root, "reset", "-q", "b.py")
+    install(root)
+    assert commit(root, log=log).returncode == 0  # a.py; saves the plan for the shim
+    git(root, "add", "b.py")
+    done = commit(root, log=log)  # started early, failed, reported by the full runner
+    assert done.returncode == 1
+    assert "lint: FAILED on 1 file (b.py)" in done.stderr
+    assert "B001 b.py is bad" in done.stderr
+    assert "rerun it alone: worktree-gates hooks run pre-commit --check lint" in done.stderr
 
 
 def test_a_changed_config_is_honoured_by_the_next_commit(tmp_path: Path) -> None:
@@ -230,7 +260,7 @@ def test_a_plan_is_void_once_a_config_file_or_a_tool_is_rewritten(tmp_path: Path
     def save() -> None:
         key = hookstart.plan_key(str(root))
         check = ("lint", False, ("*.py",), False, "setup", ("tool", hookstart.FILES), str(tool),
-                 hookstart.file_stamp(str(tool)))  # fmt: skip
+                 hookstart.file_stamp(str(tool)), False)  # fmt: skip
         hookstart.save_plan(state, key, [check])
 
     save()

@@ -36,7 +36,7 @@ def main(argv: Sequence[str]) -> int:
             return EXIT_INTERRUPTED  # nothing was touched yet
         if isinstance(early, int):
             return early
-        return run_hook(Arguments("pre-commit"), early)
+        return run_hook(Arguments("pre-commit"), early, save_plan=True)
     if argv and argv[0] in STAGES and not any(word.startswith("-") for word in argv[1:]):
         # What git passes (a push adds the remote's name and URL): no argparse import needed.
         return run_hook(Arguments(argv[0], files=list(argv[1:])))
@@ -84,15 +84,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="*", metavar="FILES")
 
 
-def run_hook(args: Arguments | argparse.Namespace, early: Prestart | None = None) -> int:
+def run_hook(
+    args: Arguments | argparse.Namespace, early: Prestart | None = None, save_plan: bool = False
+) -> int:
     """A hook never exits 2: git only knows zero (go on) and non-zero (stop).
 
-    ``early``: what :mod:`hookstart` read and started, for the runner to adopt.
+    ``early``: what :mod:`hookstart` read and started, for the runner to adopt. ``save_plan``
+    (the shim's ``git commit`` run): save the plan for the next commit's early start. Only
+    that run saves it, as only that run reads it: the plan is keyed by the interpreter.
     """
     from pytest_worktree_gates.errors import GatesError
 
     try:
-        return _run_hook(args, early)
+        return _run_hook(args, early, save_plan)
     except KeyboardInterrupt:  # staging.Interrupted too: SIGINT, SIGTERM, SIGHUP
         print(
             "worktree-gates: interrupted; your unstaged changes are back in place", file=sys.stderr
@@ -123,7 +127,7 @@ def find_repo(fix: str = "run the hook from your project") -> git.Repo:
     raise GatesError(f"{cwd} is not inside a git work tree; {fix}")
 
 
-def _run_hook(args: Arguments | argparse.Namespace, early: Prestart | None) -> int:
+def _run_hook(args: Arguments | argparse.Namespace, early: Prestart | None, save_plan: bool) -> int:
     # Imported here, and prepush only for a push: a cached commit hook should cost little.
     from pathlib import Path
 
@@ -136,7 +140,7 @@ def _run_hook(args: Arguments | argparse.Namespace, early: Prestart | None) -> i
         repo = find_repo()
     files = _from_root(repo.root, args.files) if args.files else None
     if args.stage == "pre-commit":
-        whole_stage = files is None and not args.check
+        whole_stage = save_plan and files is None and not args.check
         # Taken before the config is read: a config edited meanwhile then fails the check.
         plan_key = hookstart.plan_key(str(repo.root)) if whole_stage else None
         settings = config.load(repo.root)

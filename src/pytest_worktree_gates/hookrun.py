@@ -18,6 +18,7 @@ from typing import TextIO
 from pytest_worktree_gates import checkrun, git, hookcache, hookstart, staging, state
 from pytest_worktree_gates.config import Check, Config
 from pytest_worktree_gates.errors import GatesError
+from pytest_worktree_gates.hookstart import shown_files as _files
 
 
 @dataclass(frozen=True)
@@ -386,6 +387,7 @@ def _save_plan(
                 planner.setup(check),
                 checkrun.hook_command(check, [hookstart.FILES]),
                 checkrun.require_tool(check),
+                checkrun.parser_for(check) is not None,
             )
             for check in checks
         ]
@@ -460,9 +462,3 @@ def render(report: Report, out: TextIO) -> None:
             else:
                 rerun = f"worktree-gates hooks run {report.stage} --check {item.check}"
             print(f"  rerun it alone: {rerun}", file=out)
-
-
-def _files(paths: Sequence[str], limit: int = 8) -> str:
-    shown = ", ".join(repr(p) if any(c in p for c in "\n\t ,") else p for p in paths[:limit])
-    more = f" and {len(paths) - limit} more" if len(paths) > limit else ""
-    return f"{len(paths)} file{'s' * (len(paths) != 1)} ({shown}{more})" if paths else "0 files"

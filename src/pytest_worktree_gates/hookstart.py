@@ -20,6 +20,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from fnmatch import fnmatchcase
 
@@ -144,6 +145,33 @@ def passed(
     return found
 
 
+def remember(
+    connection: sqlite3.Connection, check: str, setup: str, subjects: Sequence[str]
+) -> None:
+    """Record passes, in one transaction."""
+    if not subjects:
+        return
+    now = time.time()
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        connection.executemany(
+            "INSERT OR REPLACE INTO hook_passes (check_name, setup, subject, recorded_at)"
+            " VALUES (?, ?, ?, ?)",
+            [(check, setup, subject, now) for subject in subjects],
+        )
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+
+
+def shown_files(paths: Sequence[str], limit: int = 8) -> str:
+    """How a report names files: a count, and the first few (quoted when odd)."""
+    shown = ", ".join(repr(p) if any(c in p for c in "\n\t ,") else p for p in paths[:limit])
+    more = f" and {len(paths) - limit} more" if len(paths) > limit else ""
+    return f"{len(paths)} file{'s' * (len(paths) != 1)} ({shown}{more})" if paths else "0 files"
+
+
 def fill(template: Sequence[str], paths: Sequence[str]) -> list[str]:
     """A saved command with the files in place of :data:`FILES`, as ``checkrun.expand`` does."""
     safe = [f"./{name}" if name.startswith("-") else name for name in paths]
@@ -161,8 +189,9 @@ def fill(template: Sequence[str], paths: Sequence[str]) -> list[str]:
 # What the full runner learnt about the pre-commit checks, so that the next commit need not
 # parse the config or ask the tools their version: per check its name, whether it fixes files,
 # its globs, whether its cache subject is the whole tree, its setup digest, its command with
-# FILES for the files, and its program with that file's identity. The plan is valid while the
-# package, the interpreter, PATH, the config files and the programs are the same files.
+# FILES for the files, its program with that file's identity, and whether its output is read
+# for findings. The plan is valid while the package, the interpreter, PATH, the config files
+# and the programs are the same files.
 
 Stamp = tuple[int, int, int, int] | None
 
@@ -187,16 +216,26 @@ def plan_key(root: str) -> tuple[object, ...]:
     return (__version__, sys.executable, search_path(), configs)
 
 
-PlannedCheck = tuple[str, bool, tuple[str, ...], bool, str, tuple[str, ...], str, Stamp]
+PlannedCheck = tuple[str, bool, tuple[str, ...], bool, str, tuple[str, ...], str, Stamp, bool]
+PLANNED_FIELDS = 9  # a plan saved by another release may hold other fields: not used
 
 
 def planned(
-    check: Check, whole_tree: bool, setup: str, template: Sequence[str], program: str
+    check: Check,
+    whole_tree: bool,
+    setup: str,
+    template: Sequence[str],
+    program: str,
+    parsed: bool,
 ) -> PlannedCheck:
-    """One check of a plan, as :func:`save_plan` stores it."""
+    """One check of a plan, as :func:`save_plan` stores it.
+
+    ``parsed``: the runner reads the check's output for findings (so a pass with output is
+    left to it); otherwise the exit code alone decides.
+    """
     stamp = file_stamp(program)
     return (check.name, check.fixes, tuple(check.files), whole_tree, setup, tuple(template),
-            program, stamp)  # fmt: skip
+            program, stamp, parsed)  # fmt: skip
 
 
 def save_plan(state_dir: str, key: tuple[object, ...], checks: Sequence[PlannedCheck]) -> None:
@@ -224,7 +263,7 @@ def load_plan(state_dir: str, root: str) -> tuple[PlannedCheck, ...] | None:
             key, checks = marshal.loads(handle.read())
     except (OSError, ValueError, EOFError, TypeError):
         return None
-    if key != plan_key(root):
+    if key != plan_key(root) or any(len(check) != PLANNED_FIELDS for check in checks):
         return None
     if any(file_stamp(check[6]) != check[7] for check in checks):
         return None  # a tool was upgraded or replaced
@@ -347,13 +386,27 @@ def prestart(out: IO[str]) -> int | Prestart | None:
     return _start(Prestart(root, git_dir, common_dir, staged, tree), plan, out)
 
 
+class Due:
+    """A check this commit must run: its plan, the files it runs on, what a pass vouches for."""
+
+    __slots__ = ("cached", "check", "paths", "subjects")
+
+    def __init__(
+        self, check: PlannedCheck, paths: list[str], subjects: list[str], cached: int
+    ) -> None:
+        self.check = check
+        self.paths = paths
+        self.subjects = subjects
+        self.cached = cached  # files of the check that the cache already vouched for
+
+
 def _start(early: Prestart, plan: Sequence[PlannedCheck], out: IO[str]) -> int | Prestart | None:
     if not early.staged and all(FILES in check[5] for check in plan):
         return 0  # nothing staged that any check looks at: the full runner says nothing either
     database = os.path.join(early.common_dir, STATE_DIR, "state.db")
     if not os.path.exists(database):
         return None
-    due: list[tuple[PlannedCheck, list[str]]] = []
+    due: list[Due] = []
     cached: list[str] = []
     connection = sqlite3.connect(database, timeout=30, isolation_level=None)
     try:
@@ -366,12 +419,15 @@ def _start(early: Prestart, plan: Sequence[PlannedCheck], out: IO[str]) -> int |
                 tree = early.tree
                 is_due = tree is None or tree not in passed(connection, name, setup, [tree])
                 pending = files if is_due and FILES in template else []
+                subjects = [tree] if tree else []
             else:
                 done = passed(connection, name, setup, [blob for _, blob in files])
                 pending = [(path, blob) for path, blob in files if blob not in done]
                 is_due = bool(pending)
+                subjects = [blob for _, blob in pending]
             if is_due:
-                due.append((check, [path for path, _ in pending]))
+                paths = [path for path, _ in pending]
+                due.append(Due(check, paths, subjects, len(files) - len(pending)))
             else:
                 cached.append(name)
     except sqlite3.Error:
@@ -379,26 +435,78 @@ def _start(early: Prestart, plan: Sequence[PlannedCheck], out: IO[str]) -> int |
     finally:
         connection.close()
     if not due:
-        for name in cached:
-            print(f"{name}: ok (cached)", file=out)
+        _report([], cached, out)
         return 0
-    fixers = [item for item in due if item[0][1]]
-    if any(FILES not in check[5] for check, _ in fixers):
+    fixers = [item for item in due if item.check[1]]
+    if any(FILES not in item.check[5] for item in fixers):
         return early  # a fixer of the whole project may rewrite what a check is reading
     # The first fixer, and the checks that fix nothing (see hookrun: they start together).
-    _spawn(early, [item for item in due if not item[0][1]] + fixers[:1])
-    return early
+    _spawn(early, [item for item in due if not item.check[1]] + fixers[:1])
+    if len(fixers) > 1 or any(FILES not in item.check[5] for item in due):
+        return early
+    try:
+        finished = _complete(early, fixers + [i for i in due if not i.check[1]], database)
+    except BaseException:
+        early.stop()
+        raise
+    if not finished:
+        return early
+    _report(finished, cached, out)
+    return 0
 
 
-def _spawn(early: Prestart, due: Sequence[tuple[PlannedCheck, list[str]]]) -> None:
+def _complete(early: Prestart, due: Sequence[Due], database: str) -> list[Due]:
+    """Finish the usual commit here: every check passed and the fixer wrote no file.
+
+    Returns the checks that passed, recorded in the cache, or [] when anything else happened
+    (a failure, a fix, output to read): the full runner then adopts the checks, finished or
+    not, and reports as always.
+    """
+    for item in due:  # the fixer first: a fix voids the others, so the full runner takes over
+        name, fixes = item.check[0], item.check[1]
+        started = early.started[name]
+        if started.process.wait() != 0:
+            return []
+        if fixes:
+            paths = [os.path.join(early.root, path) for path in item.paths]
+            if [file_stamp(path) for path in paths] != [early.stamps.get(p) for p in item.paths]:
+                return []
+        elif item.check[8]:
+            started.output.seek(0)
+            if started.output.read().strip() not in (b"", b"[]"):
+                return []  # a clean run prints nothing, or an empty list: let it be read
+    connection = sqlite3.connect(database, timeout=30, isolation_level=None)
+    try:
+        connection.execute("PRAGMA synchronous=NORMAL")  # a cache: no fsync per commit needed
+        for item in due:
+            remember(connection, item.check[0], item.check[4], item.subjects)
+    except sqlite3.Error:
+        return []
+    finally:
+        connection.close()
+    early.stop()  # all finished: this closes their output files
+    return list(due)
+
+
+def _report(passed: Sequence[Due], cached: Sequence[str], out: IO[str]) -> None:
+    """The lines hookrun.render prints for these outcomes, in the same order."""
+    for item in passed:
+        more = f", {item.cached} cached" if item.cached else ""
+        print(f"{item.check[0]}: ok on {shown_files(item.paths)}{more}", file=out)
+    for name in cached:
+        print(f"{name}: ok (cached)", file=out)
+
+
+def _spawn(early: Prestart, due: Sequence[Due]) -> None:
     """Start the checks, each writing to two unlinked files in this git dir."""
     scratch = os.path.join(early.git_dir, STATE_DIR)
     os.makedirs(scratch, exist_ok=True)
     env = clean_env()
     env["PATH"] = search_path()
     try:
-        for number, (check, paths) in enumerate(due):
-            argv = fill(check[5], paths)
+        for number, item in enumerate(due):
+            check = item.check
+            argv = fill(check[5], item.paths)
             streams = []
             for part in ("out", "err"):
                 path = os.path.join(scratch, f"check-{os.getpid()}-{number}.{part}")
