@@ -284,3 +284,17 @@ def test_a_saved_command_filled_in_is_the_command_the_runner_builds(run: str) ->
     template = checkrun.hook_command(check, [hookstart.FILES])
     files = ["a.py", "-b.py", "with space.py"]
     assert hookstart.fill(template, files) == checkrun.hook_command(check, files)
+
+
+@pytest.mark.parametrize(
+    "glob", ["*.py", "*", "test_*.py", "*_test.py", "a*b*c", "*.*", "x.py", "?.py", "[ab].py"]
+)
+def test_globs_match_as_fnmatch_does(glob: str) -> None:
+    from fnmatch import fnmatchcase
+
+    names = ["a.py", "b.py", "test_x.py", "x_test.py", "abc", "abbc", "acb", "a", ".py",
+             "x.py", "dir/x.py", "ab.py", "aXbYc", "no\nline.py", "test_.py"]  # fmt: skip
+    for name in names:
+        assert hookstart.matches(name, [glob]) == (
+            fnmatchcase(name, glob) or fnmatchcase(name.rsplit("/", 1)[-1], glob)
+        ), (name, glob)

@@ -27,7 +27,7 @@ from pytest_worktree_gates.hookstart import search_path
 
 if TYPE_CHECKING:
     from pytest_worktree_gates.gates.model import CheckFacts
-    from pytest_worktree_gates.hookstart import Started
+    from pytest_worktree_gates.hookstart import Child, Started
 
 OUTPUT_TAIL = 40  # lines of a failing check's output kept for the report
 
@@ -233,7 +233,7 @@ class RunningCheck:
         self.files = len(files)
         self.argv = command(check, files) if argv is None else argv
         self.display = check.run.replace("{files}", f"<{len(files)} files>")
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: subprocess.Popen[bytes] | Child | None = None
         self._output: IO[bytes]
         self._errors: IO[bytes]
         self.failed_paths: set[str] | None = None  # files with findings, relative; None: unknown

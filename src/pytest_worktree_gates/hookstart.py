@@ -15,17 +15,18 @@ or tool, git variables pointing elsewhere) returns None, and the full runner doe
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # signal's numbers, without its enums
 import marshal
 import os
 import sqlite3
-import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from fnmatch import fnmatchcase
 
-TYPE_CHECKING = False  # typing itself costs an import on the path this module keeps short
+# typing, collections.abc, subprocess and fnmatch (with re) cost imports on the path this
+# module keeps short: annotations only, processes by os.posix_spawn, globs matched here.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
     from typing import IO, Any
 
     from pytest_worktree_gates.config import Check
@@ -124,7 +125,27 @@ def parse_status(out: bytes) -> tuple[list[tuple[str, str]], set[str]]:
 def matches(name: str, globs: Sequence[str]) -> bool:
     """Does a repo-relative path match a check's globs (anywhere in the tree)?"""
     base = name.rsplit("/", 1)[-1]
-    return any(fnmatchcase(name, glob) or fnmatchcase(base, glob) for glob in globs)
+    return any(_glob(name, glob) or _glob(base, glob) for glob in globs)
+
+
+def _glob(name: str, glob: str) -> bool:
+    """``fnmatch.fnmatchcase``; a glob whose only wildcard is ``*`` is matched without re."""
+    if "?" in glob or "[" in glob:
+        from fnmatch import fnmatchcase
+
+        return fnmatchcase(name, glob)
+    if "*" not in glob:
+        return name == glob
+    first, *middle, last = glob.split("*")
+    start, end = len(first), len(name) - len(last)
+    if end < start or not name.startswith(first) or not name.endswith(last):
+        return False
+    for part in middle:  # each in order, as early as it can be: a later one has more room
+        found = name.find(part, start, end)
+        if found < 0:
+            return False
+        start = found + len(part)
+    return True
 
 
 def passed(
@@ -273,15 +294,54 @@ def load_plan(state_dir: str, root: str) -> tuple[PlannedCheck, ...] | None:
 # The early start ----------------------------------------------------------------------------
 
 
+class Child:
+    """A process started with ``os.posix_spawn``: the part of ``Popen`` the runner uses."""
+
+    __slots__ = ("pid", "returncode")
+
+    # subprocess resets what Python ignores (SIGPIPE, SIGXFSZ) for its children; so do we.
+    RESET = tuple(
+        getattr(_signal, name)
+        for name in ("SIGPIPE", "SIGXFSZ", "SIGXFZ")
+        if hasattr(_signal, name)
+    )
+
+    def __init__(
+        self, program: str, argv: Sequence[str], env: Mapping[str, str],
+        stdout: int, stderr: int, search: bool = False,
+    ) -> None:  # fmt: skip
+        """Start ``argv`` in this process's directory, with stdout and stderr on these fds."""
+        spawn = os.posix_spawnp if search else os.posix_spawn
+        actions = [(os.POSIX_SPAWN_DUP2, stdout, 1), (os.POSIX_SPAWN_DUP2, stderr, 2)]
+        self.pid = spawn(program, list(argv), env, file_actions=actions, setsigdef=self.RESET)
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self) -> int:
+        if self.returncode is None:
+            _, status = os.waitpid(self.pid, 0)
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            os.kill(self.pid, _signal.SIGKILL)
+
+
 class Started:
     """A check started here, for the full runner to adopt, or else to stop."""
 
     __slots__ = ("argv", "errors", "fixes", "output", "process")
 
     def __init__(
-        self, argv: list[str], fixes: bool, process: subprocess.Popen[bytes], output: IO[bytes],
-        errors: IO[bytes],
-    ) -> None:  # fmt: skip
+        self, argv: list[str], fixes: bool, process: Child, output: IO[bytes], errors: IO[bytes]
+    ) -> None:
         self.argv = argv
         self.fixes = fixes
         self.process = process
@@ -324,20 +384,38 @@ class Prestart:
         self.started.clear()
 
 
-def _git(args: Sequence[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        ["git", "-c", "core.quotePath=false", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
+class _Git:
+    """``git ARGS`` started now, its output read later (stderr dropped)."""
 
+    def __init__(self, args: Sequence[str], env: Mapping[str, str]) -> None:
+        self.reader, writer = os.pipe()
+        try:
+            with open(os.devnull, "wb") as null:
+                argv = ["git", "-c", "core.quotePath=false", *args]
+                self.child = Child("git", argv, env, writer, null.fileno(), search=True)
+        except BaseException:
+            os.close(self.reader)
+            raise
+        finally:
+            os.close(writer)
 
-def _output(process: subprocess.Popen[bytes] | None) -> bytes | None:
-    if process is None:
-        return None
-    out, _ = process.communicate()
-    return out if process.returncode == 0 else None
+    def output(self) -> bytes | None:
+        """All of stdout, or None if git failed."""
+        chunks = []
+        try:
+            while chunk := os.read(self.reader, 65536):
+                chunks.append(chunk)
+        finally:
+            os.close(self.reader)
+            self.reader = -1
+        return b"".join(chunks) if self.child.wait() == 0 else None
+
+    def stop(self) -> None:
+        if self.reader >= 0:
+            os.close(self.reader)
+            self.reader = -1
+        self.child.kill()
+        self.child.wait()
 
 
 def prestart(out: IO[str]) -> int | Prestart | None:
@@ -351,14 +429,17 @@ def prestart(out: IO[str]) -> int | Prestart | None:
     if not os.path.exists(".git"):  # git runs a hook at the top of the work tree
         return None
     root = os.getcwd()
+    if not hasattr(os, "posix_spawn"):
+        return None  # Windows: the full runner starts the checks
     absolute_index_env()
     env = clean_env(keep=INDEX_VARIABLES)
-    where = _git(["rev-parse", "--show-toplevel", "--absolute-git-dir", "--git-common-dir"], env)
-    # No optional locks: `git write-tree` may run meanwhile, and it must get the index lock.
-    status = _git(["--no-optional-locks", *STATUS], env)
-    tree_job = None
+    jobs: list[_Git] = []
     try:
-        found = _output(where)
+        jobs.append(_Git(["rev-parse", "--show-toplevel", "--absolute-git-dir",
+                          "--git-common-dir"], env))  # fmt: skip
+        # No optional locks: `git write-tree` may run meanwhile, and it must get the index lock.
+        jobs.append(_Git(["--no-optional-locks", *STATUS], env))
+        found = jobs[0].output()
         lines = found.decode("utf-8", "surrogateescape").splitlines() if found else []
         if len(lines) != 3 or lines[0] != root:
             return None
@@ -369,15 +450,18 @@ def prestart(out: IO[str]) -> int | Prestart | None:
         plan = load_plan(os.path.join(common_dir, STATE_DIR), root)
         if plan is None:
             return None
-        tree_job = _git(["write-tree"], env) if any(check[3] for check in plan) else None
-        listed = _output(status)
-        written = _output(tree_job)
+        whole_tree = any(check[3] for check in plan)
+        if whole_tree:
+            jobs.append(_Git(["write-tree"], env))
+        listed = jobs[1].output()
+        written = jobs[2].output() if whole_tree else None
+    except OSError:
+        return None  # no git, or no process to be had: the full runner says what is wrong
     finally:
-        for process in (where, status, tree_job):
-            if process is not None and process.poll() is None:
-                process.kill()
-                process.wait()
-    if listed is None or (tree_job and not written):
+        for job in jobs:
+            if job.child.returncode is None:
+                job.stop()
+    if listed is None or (whole_tree and not written):
         return None
     staged, unstaged = parse_status(listed)
     if unstaged:
@@ -441,7 +525,10 @@ def _start(early: Prestart, plan: Sequence[PlannedCheck], out: IO[str]) -> int |
     if any(FILES not in item.check[5] for item in fixers):
         return early  # a fixer of the whole project may rewrite what a check is reading
     # The first fixer, and the checks that fix nothing (see hookrun: they start together).
-    _spawn(early, [item for item in due if not item.check[1]] + fixers[:1])
+    try:
+        _spawn(early, [item for item in due if not item.check[1]] + fixers[:1])
+    except OSError:
+        return None  # a tool vanished since the plan was saved: the full runner reports it
     if len(fixers) > 1 or any(FILES not in item.check[5] for item in due):
         return early
     try:
@@ -513,14 +600,8 @@ def _spawn(early: Prestart, due: Sequence[Due]) -> None:
                 stream = open(path, "w+b")  # noqa: SIM115 - closed by Started.stop or its adopter
                 os.unlink(path)
                 streams.append(stream)
-            process = subprocess.Popen(  # argv[0] as written; the program as planned
-                argv,
-                executable=check[6],
-                cwd=early.root,
-                stdout=streams[0],
-                stderr=streams[1],
-                env=env,
-            )
+            # argv[0] as written; the program as planned; in the work tree's top (our cwd).
+            process = Child(check[6], argv, env, streams[0].fileno(), streams[1].fileno())
             early.started[check[0]] = Started(argv, check[1], process, streams[0], streams[1])
     except BaseException:
         early.stop()
