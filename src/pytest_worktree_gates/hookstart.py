@@ -3,11 +3,13 @@
 A commit waits for its slowest check (mypy takes over 100 ms on a single file), so whatever the
 hook does before starting that check adds to every commit. This module is that part, for the
 usual case: nothing unstaged, and a plan that an earlier run saved. It imports only cheap
-standard modules (no dataclasses, tomllib or config model: those load while the checks run),
-reads what git reports about the index, and looks the result cache up. Then it either answers
-from the cache alone, or starts the checks that do not fix files and hands them over to the
-full runner (hookrun). That runner plans the run again from the real config, runs the fixers,
-and adopts a started check only if it would have started exactly that command itself.
+standard modules (no subprocess, dataclasses, tomllib or config model), reads the index with
+one git call, and looks the result cache up. Then it answers from the cache alone, or starts
+the checks (the first fixer together with the others, as hookrun does). When they all pass and
+the fixer wrote no file, it records the passes and prints the report itself. Anything else (a
+failure, a fix, output to read) goes to the full runner (hookrun), which plans the run again
+from the real config and adopts a started check only if it would have started exactly that
+command.
 
 Anything unusual (unstaged changes, a saved patch to put back, no plan yet, a changed config
 or tool, git variables pointing elsewhere) returns None, and the full runner does everything.
