@@ -298,3 +298,28 @@ def test_globs_match_as_fnmatch_does(glob: str) -> None:
         assert hookstart.matches(name, [glob]) == (
             fnmatchcase(name, glob) or fnmatchcase(name.rsplit("/", 1)[-1], glob)
         ), (name, glob)
+
+
+def test_each_worktree_has_its_own_plan_and_starts_early(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "runs.log"
+    pyproject = checks_toml(logged=script(tmp_path, "logged", PASSES))
+    main = make_repo(tmp_path / "main", pyproject)
+    linked = tmp_path / "linked"
+    git(main, "worktree", "add", "-q", "-b", "feature", str(linked))
+    (linked / "pyproject.toml").write_text(pyproject)  # ignored by git: each has its own
+    for root in (main, linked):
+        (root / "a.py").write_text(f"a = {root.name!r}\n")
+        git(root, "add", "a.py")
+    enter(main, log, monkeypatch)
+    run_in_process()
+    monkeypatch.chdir(linked)
+    run_in_process()
+    git_dir = Path(git(linked, "rev-parse", "--absolute-git-dir").strip())
+    assert (git_dir / "worktree-gates" / hookstart.PLAN_NAME).exists()
+    assert (main / ".git" / "worktree-gates" / hookstart.PLAN_NAME).exists()
+    assert early_start() == (0, "logged: ok (cached)\n")  # the linked worktree's plan
+    monkeypatch.chdir(main)
+    assert early_start() == (0, "logged: ok (cached)\n")  # and the main checkout's, still
+    assert len(log_lines(log)) == 2

@@ -393,7 +393,8 @@ def _save_plan(
         ]
     except GatesError:
         return  # a tool is missing: the run reports it if it needs the tool
-    hookstart.save_plan(str(repo.state_dir), key, plan)
+    # Per worktree: each has its own root, config files and perhaps interpreter.
+    hookstart.save_plan(str(repo.git_dir / hookstart.STATE_DIR), key, plan)
 
 
 def finish(

@@ -261,28 +261,28 @@ def planned(
             program, stamp, parsed)  # fmt: skip
 
 
-def save_plan(state_dir: str, key: tuple[object, ...], checks: Sequence[PlannedCheck]) -> None:
+def save_plan(folder: str, key: tuple[object, ...], checks: Sequence[PlannedCheck]) -> None:
     """Write the plan unless the same one is there (atomically: another commit may read it)."""
     plan: Any = (key, tuple(checks))  # only str, int, bool, None and tuples: marshal's types
     data = marshal.dumps(plan)
-    path = os.path.join(state_dir, PLAN_NAME)
+    path = os.path.join(folder, PLAN_NAME)
     try:
         with open(path, "rb") as handle:
             if handle.read() == data:
                 return
     except OSError:
         pass
-    os.makedirs(state_dir, exist_ok=True)
+    os.makedirs(folder, exist_ok=True)
     scratch = f"{path}.{os.getpid()}"
     with open(scratch, "wb") as handle:
         handle.write(data)
     os.replace(scratch, path)
 
 
-def load_plan(state_dir: str, root: str) -> tuple[PlannedCheck, ...] | None:
-    """The saved plan, if it is still valid for this root."""
+def load_plan(folder: str, root: str) -> tuple[PlannedCheck, ...] | None:
+    """The plan saved in ``folder`` (a git dir's), if it is still valid for this root."""
     try:
-        with open(os.path.join(state_dir, PLAN_NAME), "rb") as handle:
+        with open(os.path.join(folder, PLAN_NAME), "rb") as handle:
             key, checks = marshal.loads(handle.read())
     except (OSError, ValueError, EOFError, TypeError):
         return None
@@ -420,6 +420,33 @@ class _Git:
         self.child.wait()
 
 
+def git_dirs(root: str) -> tuple[str, str] | None:
+    """This worktree's git dir and the common dir, read from ``.git`` without starting git.
+
+    A guess, taken to read the plan while git starts: git's own answer is checked after.
+    """
+    dot_git = os.path.join(root, ".git")
+    if os.path.isdir(dot_git):
+        git_dir = dot_git
+    else:  # a linked worktree: "gitdir: PATH"
+        try:
+            with open(dot_git, encoding="utf-8") as handle:
+                line = handle.readline().strip()
+        except (OSError, UnicodeDecodeError):
+            return None
+        if not line.startswith("gitdir: "):
+            return None
+        git_dir = os.path.join(root, line[len("gitdir: ") :])
+    try:
+        with open(os.path.join(git_dir, "commondir"), encoding="utf-8") as handle:
+            common_dir = os.path.join(git_dir, handle.read().strip())
+    except FileNotFoundError:
+        common_dir = git_dir
+    except (OSError, UnicodeDecodeError):
+        return None
+    return os.path.realpath(git_dir), os.path.realpath(common_dir)
+
+
 def prestart(out: IO[str]) -> int | Prestart | None:
     """Answer a ``git commit`` from the cache, or start its checks.
 
@@ -428,33 +455,27 @@ def prestart(out: IO[str]) -> int | Prestart | None:
     """
     if any(name in os.environ for name in REPO_VARIABLES if name not in HOOK_VARIABLES):
         return None
-    if not os.path.exists(".git"):  # git runs a hook at the top of the work tree
-        return None
-    root = os.getcwd()
     if not hasattr(os, "posix_spawn"):
         return None  # Windows: the full runner starts the checks
+    root = os.getcwd()  # git runs a hook at the top of the work tree
+    dirs = git_dirs(root)
+    if dirs is None:
+        return None
+    git_dir, common_dir = dirs
+    plan = load_plan(os.path.join(git_dir, STATE_DIR), root)
+    if plan is None or os.path.exists(os.path.join(git_dir, STATE_DIR, "unstaged.patch")):
+        return None  # no plan yet, or an interrupted run left unstaged work to put back
     absolute_index_env()
     env = clean_env(keep=INDEX_VARIABLES)
+    whole_tree = any(check[3] for check in plan)
     jobs: list[_Git] = []
-    try:
+    try:  # all at once; no optional locks: `git write-tree` must get the index lock
         jobs.append(_Git(["rev-parse", "--show-toplevel", "--absolute-git-dir",
                           "--git-common-dir"], env))  # fmt: skip
-        # No optional locks: `git write-tree` may run meanwhile, and it must get the index lock.
         jobs.append(_Git(["--no-optional-locks", *STATUS], env))
-        found = jobs[0].output()
-        lines = found.decode("utf-8", "surrogateescape").splitlines() if found else []
-        if len(lines) != 3 or lines[0] != root:
-            return None
-        git_dir = lines[1]
-        common_dir = os.path.realpath(os.path.join(root, lines[2]))  # join keeps absolute paths
-        if os.path.exists(os.path.join(git_dir, STATE_DIR, "unstaged.patch")):
-            return None  # an interrupted run left unstaged work to put back
-        plan = load_plan(os.path.join(common_dir, STATE_DIR), root)
-        if plan is None:
-            return None
-        whole_tree = any(check[3] for check in plan)
         if whole_tree:
             jobs.append(_Git(["write-tree"], env))
+        found = jobs[0].output()
         listed = jobs[1].output()
         written = jobs[2].output() if whole_tree else None
     except OSError:
@@ -463,6 +484,11 @@ def prestart(out: IO[str]) -> int | Prestart | None:
         for job in jobs:
             if job.child.returncode is None:
                 job.stop()
+    lines = found.decode("utf-8", "surrogateescape").splitlines() if found else []
+    if len(lines) != 3 or lines[0] != root:
+        return None
+    if (os.path.realpath(lines[1]), os.path.realpath(os.path.join(root, lines[2]))) != dirs:
+        return None  # not the layout read from .git: leave it to the full runner
     if listed is None or (whole_tree and not written):
         return None
     staged, unstaged = parse_status(listed)
@@ -527,8 +553,10 @@ def _start(early: Prestart, plan: Sequence[PlannedCheck], out: IO[str]) -> int |
     if any(FILES not in item.check[5] for item in fixers):
         return early  # a fixer of the whole project may rewrite what a check is reading
     # The first fixer, and the checks that fix nothing (see hookrun: they start together).
+    # The slowest first (checks of the whole tree, such as mypy): the commit waits for them.
+    first = sorted(due, key=lambda item: not item.check[3])
     try:
-        _spawn(early, [item for item in due if not item.check[1]] + fixers[:1])
+        _spawn(early, [item for item in first if not item.check[1]] + fixers[:1])
     except OSError:
         return None  # a tool vanished since the plan was saved: the full runner reports it
     if len(fixers) > 1 or any(FILES not in item.check[5] for item in due):
