@@ -323,3 +323,28 @@ def test_each_worktree_has_its_own_plan_and_starts_early(
     monkeypatch.chdir(main)
     assert early_start() == (0, "logged: ok (cached)\n")  # and the main checkout's, still
     assert len(log_lines(log)) == 2
+
+
+def test_commit_all_after_an_early_start_checks_and_restages_the_index_being_committed(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "runs.log"
+    pyproject = (
+        '[tool.worktree-gates.checks]\npreset = "none"\n'
+        f"lint = {{ run = {json.dumps(script(tmp_path, 'lint', UGLY_FAILS))} }}\n"
+        f"format = {{ run = {json.dumps(script(tmp_path, 'format', FORMATTER))}, fixes = true }}\n"
+    )
+    root = make_repo(tmp_path / "repo", pyproject, {"m.py": "a = 1\n", "n.py": "b = 1\n"})
+    install(root)
+    (root / "m.py").write_text("a = 2\n")
+    assert commit(root, "-a", log=log).returncode == 0  # saves the plan
+    (root / "n.py").write_text("b  = 2\n")  # only in the work tree: -a stages it for the hook
+    done = commit(root, "-a", log=log)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert committed(root, "n.py") == "b = 2\n"
+    assert git(root, "status", "--porcelain") == ""
+    (root / "n.py").write_text("b = 3\n")
+    clean = commit(root, "-a", log=log)  # passes in the early start itself
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "lint: ok on 1 file (n.py)" in clean.stderr
+    assert committed(root, "n.py") == "b = 3\n"
