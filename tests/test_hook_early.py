@@ -348,3 +348,19 @@ def test_commit_all_after_an_early_start_checks_and_restages_the_index_being_com
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert "lint: ok on 1 file (n.py)" in clean.stderr
     assert committed(root, "n.py") == "b = 3\n"
+
+
+def test_a_whole_tree_check_is_answered_by_the_staged_tree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "runs.log"
+    tree_check = script(tmp_path, "tree", LOGGING, files=False)  # no {files}: the whole tree
+    root = make_repo(tmp_path / "repo", checks_toml(tree=tree_check))
+    (root / "a.py").write_text("a = 1\n")
+    git(root, "add", "a.py")
+    enter(root, log, monkeypatch)
+    run_in_process()
+    assert early_start() == (0, "tree: ok (cached)\n")  # the same staged tree, from write-tree
+    (root / "a.py").write_text("a = 2\n")
+    git(root, "add", "a.py")
+    assert early_start() == ["tree"]  # a new tree: started, and left to the full runner
