@@ -14,19 +14,20 @@ import shlex
 import shutil
 import string
 import subprocess
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from pytest_worktree_gates import git
 from pytest_worktree_gates.config import Check
 from pytest_worktree_gates.errors import GatesError
+from pytest_worktree_gates.hookstart import matches as matches
+from pytest_worktree_gates.hookstart import search_path
 
 if TYPE_CHECKING:
     from pytest_worktree_gates.gates.model import CheckFacts
+    from pytest_worktree_gates.hookstart import Child, Started
 
 OUTPUT_TAIL = 40  # lines of a failing check's output kept for the report
 
@@ -141,11 +142,6 @@ def _chose_format(tool: Tool, argv: Sequence[str]) -> bool:
     return bool(tool.chosen_format) and any(arg.startswith(tool.chosen_format) for arg in argv)
 
 
-def search_path() -> str:
-    """PATH with this interpreter's scripts dir first: a venv's tools work unactivated."""
-    return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-
-
 def expand(check: Check, files: Sequence[str]) -> list[str]:
     """The check's command with ``{files}`` filled in, one argument per file.
 
@@ -203,12 +199,6 @@ def require_tool(check: Check) -> str:
     return found
 
 
-def matches(name: str, globs: Sequence[str]) -> bool:
-    """Does a repo-relative path match a check's globs (anywhere in the tree)?"""
-    base = name.rsplit("/", 1)[-1]
-    return any(fnmatchcase(name, glob) or fnmatchcase(base, glob) for glob in globs)
-
-
 def project_files(root: Path, globs: Sequence[str]) -> list[str]:
     """The files a gate checks: tracked ones in a repo, else every matching file."""
     if git.find_repo(root) is not None:
@@ -230,20 +220,32 @@ class RunningCheck:
     """A check started in the background; ``finish`` waits and counts its errors."""
 
     def __init__(
-        self, check: Check, root: Path, files: Sequence[str], argv: list[str] | None = None
+        self,
+        check: Check,
+        root: Path,
+        files: Sequence[str],
+        argv: list[str] | None = None,
+        started: Started | None = None,
     ) -> None:
+        """``started``: the same command, already started by the hook's early start."""
         self.check = check
         self.root = root
         self.files = len(files)
         self.argv = command(check, files) if argv is None else argv
         self.display = check.run.replace("{files}", f"<{len(files)} files>")
+        self._process: subprocess.Popen[bytes] | Child | None = None
+        self._output: IO[bytes]
+        self._errors: IO[bytes]
+        self.failed_paths: set[str] | None = None  # files with findings, relative; None: unknown
+        if started is not None:
+            self._output, self._errors = started.output, started.errors
+            self._process = started.process
+            return
         import tempfile  # not at the top: a git hook answered from the cache never needs it
 
         # Files, not pipes: a chatty tool must never block on a full pipe we read only later.
-        self._output: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
-        self._errors: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
-        self._process: subprocess.Popen[bytes] | None = None
-        self.failed_paths: set[str] | None = None  # files with findings, relative; None: unknown
+        self._output = tempfile.TemporaryFile()  # noqa: SIM115
+        self._errors = tempfile.TemporaryFile()  # noqa: SIM115
         # A command without {files} checks the project itself and always runs.
         if files or "{files}" not in check.run:
             env = git.clean_env()

@@ -7,37 +7,18 @@ and every child gets a clean environment: a gate run from inside a git hook must
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_worktree_gates.errors import GitError
 
-# Variables a git hook exports that would redirect a child git to another repo or index.
-REPO_VARIABLES = (
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_INDEX_FILE",
-    "GIT_COMMON_DIR",
-    "GIT_PREFIX",
-    "GIT_OBJECT_DIRECTORY",
-    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-    "GIT_NAMESPACE",
-    "GIT_QUARANTINE_PATH",
-)
-INDEX_VARIABLES = ("GIT_INDEX_FILE",)
-
-
-def clean_env(keep: Iterable[str] = (), base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment for a child process, without git's repo variables unless kept."""
-    env = dict(os.environ if base is None else base)
-    for name in REPO_VARIABLES:
-        if name not in keep:
-            env.pop(name, None)
-    return env
+# Defined with the hook's early start, which must not import this module; used from here.
+from pytest_worktree_gates.hookstart import INDEX_VARIABLES as INDEX_VARIABLES
+from pytest_worktree_gates.hookstart import REPO_VARIABLES as REPO_VARIABLES
+from pytest_worktree_gates.hookstart import clean_env as clean_env
 
 
 def run(args: list[str], cwd: Path, *, check: bool = True, keep_index: bool = False) -> str:

@@ -15,25 +15,13 @@ import os
 import shlex
 import sqlite3
 import subprocess
-import time
-from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from pytest_worktree_gates import git, state
+from pytest_worktree_gates import git
 from pytest_worktree_gates.config import Check
-
-# Files whose content changes what a formatter, linter or type checker reports.
-TOOL_CONFIGS = (
-    "pyproject.toml",
-    "setup.cfg",
-    "tox.ini",
-    "ruff.toml",
-    ".ruff.toml",
-    "mypy.ini",
-    ".mypy.ini",
-    ".isort.cfg",
-    ".flake8",
-)
+from pytest_worktree_gates.hookstart import TOOL_CONFIGS
+from pytest_worktree_gates.hookstart import passed as passed
+from pytest_worktree_gates.hookstart import remember as remember
 
 # Tools that read more than the files on their command line.
 WHOLE_TREE_TOOLS = frozenset({"mypy", "dmypy", "pyright", "pytype", "pyre"})
@@ -92,35 +80,3 @@ def config_blobs(root: Path) -> str:
 def setup_digest(check: Check, version: str, configs: str) -> str:
     data = [check.run, check.fixes, list(check.files), version, configs]
     return hashlib.sha256(json.dumps(data).encode()).hexdigest()[:24]
-
-
-def passed(
-    connection: sqlite3.Connection, check: str, setup: str, subjects: Iterable[str]
-) -> set[str]:
-    """Which of ``subjects`` already passed this check under this setup."""
-    wanted = sorted(set(subjects))
-    found: set[str] = set()
-    for start in range(0, len(wanted), 500):  # SQLite's limit on bound parameters
-        chunk = wanted[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        rows = connection.execute(
-            f"SELECT subject FROM hook_passes WHERE check_name = ? AND setup = ?"
-            f" AND subject IN ({marks})",
-            (check, setup, *chunk),
-        )
-        found.update(row[0] for row in rows)
-    return found
-
-
-def remember(
-    connection: sqlite3.Connection, check: str, setup: str, subjects: Sequence[str]
-) -> None:
-    if not subjects:
-        return
-    now = time.time()
-    with state.transaction(connection):
-        connection.executemany(
-            "INSERT OR REPLACE INTO hook_passes (check_name, setup, subject, recorded_at)"
-            " VALUES (?, ?, ?, ?)",
-            [(check, setup, subject, now) for subject in subjects],
-        )

@@ -2,24 +2,24 @@
 
 A hook runs on every commit, so its start-up is part of every commit's latency: the shims
 call :func:`main` directly, while ``worktree-gates hooks run`` reaches the same code through
-the CLI.
+the CLI. For a plain ``git commit``, :mod:`hookstart` answers from the cache or starts the
+checks first; only then is the rest of the package imported, while the checks run.
 """
 
 from __future__ import annotations
 
 import os
-import select
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from pytest_worktree_gates import config, git, staging
-from pytest_worktree_gates.errors import GatesError
-
+TYPE_CHECKING = False  # typing itself costs an import on a path that must stay short
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Sequence
+    from pathlib import Path
+    from typing import Any
+
+    from pytest_worktree_gates import git
+    from pytest_worktree_gates.hookstart import Prestart
 
 EXIT_FAILED = 1  # a hook that cannot run blocks the commit, as a failing check does
 EXIT_INTERRUPTED = 130
@@ -27,6 +27,16 @@ EXIT_INTERRUPTED = 130
 
 def main(argv: Sequence[str]) -> int:
     """``STAGE [--check NAME]... [--gate] [FILES...]``, as the shims pass it."""
+    if list(argv) == ["pre-commit"]:  # what git passes: the case that must be fast
+        from pytest_worktree_gates import hookstart
+
+        try:
+            early = hookstart.prestart(sys.stdout)
+        except KeyboardInterrupt:
+            return EXIT_INTERRUPTED  # nothing was touched yet
+        if isinstance(early, int):
+            return early
+        return run_hook(Arguments("pre-commit"), early, save_plan=True)
     if argv and argv[0] in STAGES and not any(word.startswith("-") for word in argv[1:]):
         # What git passes (a push adds the remote's name and URL): no argparse import needed.
         return run_hook(Arguments(argv[0], files=list(argv[1:])))
@@ -44,14 +54,17 @@ def main(argv: Sequence[str]) -> int:
 STAGES = ("pre-commit", "pre-push")
 
 
-@dataclass
 class Arguments:
-    """What argparse would produce for ``hooks run``."""
+    """What argparse would produce for ``hooks run`` (a plain class: no dataclasses import)."""
 
-    stage: str
-    check: list[str] = field(default_factory=list)
-    gate: bool = False
-    files: list[str] = field(default_factory=list)
+    def __init__(
+        self, stage: str, check: Sequence[str] = (), gate: bool = False,
+        files: Sequence[str] = (),
+    ) -> None:  # fmt: skip
+        self.stage = stage
+        self.check = list(check)
+        self.gate = gate
+        self.files = list(files)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,10 +84,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="*", metavar="FILES")
 
 
-def run_hook(args: Arguments | argparse.Namespace) -> int:
-    """A hook never exits 2: git only knows zero (go on) and non-zero (stop)."""
+def run_hook(
+    args: Arguments | argparse.Namespace, early: Prestart | None = None, save_plan: bool = False
+) -> int:
+    """A hook never exits 2: git only knows zero (go on) and non-zero (stop).
+
+    ``early``: what :mod:`hookstart` read and started, for the runner to adopt. ``save_plan``
+    (the shim's ``git commit`` run): save the plan for the next commit's early start. Only
+    that run saves it, as only that run reads it: the plan is keyed by the interpreter.
+    """
+    from pytest_worktree_gates.errors import GatesError
+
     try:
-        return _run_hook(args)
+        return _run_hook(args, early, save_plan)
     except KeyboardInterrupt:  # staging.Interrupted too: SIGINT, SIGTERM, SIGHUP
         print(
             "worktree-gates: interrupted; your unstaged changes are back in place", file=sys.stderr
@@ -83,10 +105,18 @@ def run_hook(args: Arguments | argparse.Namespace) -> int:
     except GatesError as error:
         print(f"worktree-gates: error: {error}", file=sys.stderr)
         return EXIT_FAILED
+    finally:
+        if early is not None:
+            early.stop()
 
 
 def find_repo(fix: str = "run the hook from your project") -> git.Repo:
     """The worktree of the current directory, or one error that says what to do instead."""
+    from pathlib import Path
+
+    from pytest_worktree_gates import git
+    from pytest_worktree_gates.errors import GatesError
+
     cwd = Path.cwd()
     repo = git.find_repo(cwd)
     if repo is not None:
@@ -97,21 +127,30 @@ def find_repo(fix: str = "run the hook from your project") -> git.Repo:
     raise GatesError(f"{cwd} is not inside a git work tree; {fix}")
 
 
-def _run_hook(args: Arguments | argparse.Namespace) -> int:
-    # Imported here, and prepush only for a push: a cached commit hook should cost ~100 ms.
-    from pytest_worktree_gates import hookrun
+def _run_hook(args: Arguments | argparse.Namespace, early: Prestart | None, save_plan: bool) -> int:
+    # Imported here, and prepush only for a push: a cached commit hook should cost little.
+    from pathlib import Path
 
-    staging.absolute_index_env()
-    repo = find_repo()
-    settings = config.load(repo.root)
+    from pytest_worktree_gates import config, git, hookrun, hookstart, staging
+
+    hookstart.absolute_index_env()
+    if early is not None:  # it asked git already
+        repo = git.Repo(Path(early.root), Path(early.git_dir), Path(early.common_dir))
+    else:
+        repo = find_repo()
     files = _from_root(repo.root, args.files) if args.files else None
     if args.stage == "pre-commit":
+        whole_stage = save_plan and files is None and not args.check
+        # Taken before the config is read: a config edited meanwhile then fails the check.
+        plan_key = hookstart.plan_key(str(repo.root)) if whole_stage else None
+        settings = config.load(repo.root)
         if files is None and staging.recover(repo.root, staging.patch_path(repo)):
             print("worktree-gates: restored unstaged changes left by an interrupted hook run")
-        report = hookrun.run_pre_commit(repo, settings, args.check, files)
+        report = hookrun.run_pre_commit(repo, settings, args.check, files, early, plan_key)
     else:
         from pytest_worktree_gates import prepush
 
+        settings = config.load(repo.root)
         # git passes the remote's name and URL as arguments and the refs on stdin; the
         # pre-commit framework passes the changed files as arguments and no refs.
         refs = _stdin_refs()
@@ -137,6 +176,8 @@ def _run_hook(args: Arguments | argparse.Namespace) -> int:
 
 def _from_root(root: Path, names: Sequence[str]) -> list[str]:
     """Command-line file names, taken from the current directory, as paths from the root."""
+    from pathlib import Path
+
     cwd = Path.cwd()
     found = []
     for name in names:
@@ -147,6 +188,8 @@ def _from_root(root: Path, names: Sequence[str]) -> list[str]:
 
 
 def _stdin_refs() -> list[Any]:
+    import select
+
     from pytest_worktree_gates import prepush
 
     if sys.stdin is None or sys.stdin.isatty():

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from pytest_worktree_gates import checkrun, git, hookcache, staging, state
+from pytest_worktree_gates import checkrun, git, hookcache, hookstart, staging, state
 from pytest_worktree_gates.config import Check, Config
 from pytest_worktree_gates.errors import GatesError
+from pytest_worktree_gates.hookstart import shown_files as _files
 
 
 @dataclass(frozen=True)
@@ -118,14 +120,59 @@ class Planner:
         return plan(check, files, setup, tree, done)
 
 
-def run_checks(root: Path, steps: Sequence[Step], connection: sqlite3.Connection) -> list[Outcome]:
-    """Run the non-fixer steps in parallel, check-only, and cache what passed."""
+def start_checks(
+    root: Path, steps: Sequence[Step], started: dict[str, hookstart.Started] | None = None
+) -> list[tuple[Step, checkrun.RunningCheck]]:
+    """Start the non-fixer steps in parallel, check-only, adopting those the early start began.
+
+    ``started`` holds only commands this run would start itself (see :func:`_reconcile`).
+    """
     running: list[tuple[Step, checkrun.RunningCheck]] = []
     try:
         for step in steps:
-            paths = [t.path for t in step.pending]
-            argv = checkrun.hook_command(step.check, paths)
-            running.append((step, checkrun.RunningCheck(step.check, root, paths, argv)))
+            running.append((step, _running(root, step, started)))
+    except BaseException:
+        stop(running)
+        raise
+    return running
+
+
+def _running(
+    root: Path, step: Step, started: dict[str, hookstart.Started] | None
+) -> checkrun.RunningCheck:
+    paths = [t.path for t in step.pending]
+    argv = checkrun.hook_command(step.check, paths)
+    adopted = started.pop(step.check.name, None) if started else None
+    return checkrun.RunningCheck(step.check, root, paths, argv, adopted)
+
+
+def _reconcile(steps: Sequence[Step], started: dict[str, hookstart.Started]) -> None:
+    """Keep the early starts that are exactly what this run would start; stop the others.
+
+    A stopped fixer is let finish first; whatever it rewrote, git's diff then shows, and the
+    fixer's own step restages or drops it as usual.
+    """
+    wanted = {
+        step.check.name: checkrun.hook_command(step.check, [t.path for t in step.pending])
+        for step in steps
+        if step.due
+    }
+    for name, item in list(started.items()):
+        if wanted.get(name) != item.argv:
+            del started[name]
+            item.stop()
+
+
+def stop(running: Sequence[tuple[Step, checkrun.RunningCheck]]) -> None:
+    for _, process in running:  # an interrupt must not leave a tool writing files
+        process.kill()
+
+
+def collect(
+    running: Sequence[tuple[Step, checkrun.RunningCheck]], connection: sqlite3.Connection
+) -> list[Outcome]:
+    """Wait for the started checks and cache what passed."""
+    try:
         outcomes = []
         for step, process in running:
             facts = process.finish()
@@ -143,8 +190,7 @@ def run_checks(root: Path, steps: Sequence[Step], connection: sqlite3.Connection
             outcomes.append(Outcome(step.check.name, passed, ran_on, cached, facts.output))
         return outcomes
     finally:
-        for _, process in running:  # an interrupt must not leave a tool writing files
-            process.kill()
+        stop(running)
 
 
 def run_fixer(
@@ -153,15 +199,14 @@ def run_fixer(
     connection: sqlite3.Connection,
     staged: set[str] | None,
     partial: set[str],
+    started: dict[str, hookstart.Started] | None = None,
 ) -> Outcome:
     """Run one formatter; restage what it fixed unless the file has unstaged hunks.
 
     ``staged`` is None when a framework owns the index: then files are fixed in place only.
     """
     paths = [t.path for t in step.pending]
-    process = checkrun.RunningCheck(
-        step.check, root, paths, checkrun.hook_command(step.check, paths)
-    )
+    process = _running(root, step, started)
     try:
         facts = process.finish()
     finally:
@@ -205,7 +250,7 @@ def _content_id(path: Path) -> str:
 
 
 def staged_targets(root: Path) -> list[Target]:
-    return [Target(item.path, item.blob) for item in staging.staged_files(root)]
+    return [Target(item.path, item.blob) for item in staging.status(root).staged]
 
 
 def file_targets(root: Path, names: Sequence[str]) -> list[Target]:
@@ -222,54 +267,154 @@ def file_targets(root: Path, names: Sequence[str]) -> list[Target]:
 
 
 def run_pre_commit(
-    repo: git.Repo, config: Config, names: Sequence[str], files: Sequence[str] | None
+    repo: git.Repo,
+    config: Config,
+    names: Sequence[str],
+    files: Sequence[str] | None,
+    early: hookstart.Prestart | None = None,
+    plan_key: tuple[object, ...] | None = None,
 ) -> Report:
     """The pre-commit stage on the staged files, or on ``files`` when a framework gives them.
 
     With ``files`` the caller (pre-commit, prek) owns the index: it has already set unstaged
     hunks aside, and it reports files a fixer changed, so nothing is stashed or restaged here.
+    ``early`` is what the early start (hookstart) read and began: a check it started is
+    adopted if this run would start exactly that command, and stopped otherwise. With
+    ``plan_key``, the plan for the next commit's early start is saved.
     """
+    try:
+        return _pre_commit(repo, config, names, files, early, plan_key)
+    finally:
+        if early is not None:
+            early.stop()
+
+
+def _pre_commit(
+    repo: git.Repo,
+    config: Config,
+    names: Sequence[str],
+    files: Sequence[str] | None,
+    early: hookstart.Prestart | None,
+    plan_key: tuple[object, ...] | None,
+) -> Report:
     root = repo.root
     checks = select(config, "pre-commit", names)
     framework = files is not None
     report = Report("pre-commit", restages=not framework)
-    targets = file_targets(root, files or ()) if framework else staged_targets(root)
+    unstaged: frozenset[str] = frozenset()
+    if framework:
+        targets = file_targets(root, files or ())
+    elif early is not None:  # it read the index already, and found nothing unstaged
+        targets = [Target(path, blob) for path, blob in early.staged]
+    else:
+        found = staging.status(root)
+        targets = [Target(item.path, item.blob) for item in found.staged]
+        unstaged = found.unstaged
+    started = early.started if early is not None else {}
     if not checks or not (targets or any("{files}" not in c.run for c in checks)):
         return report
     backup = staging.patch_path(repo)
     with state.connect(repo.state_dir) as connection:
         planner = Planner(connection, hookcache.config_blobs(root))
-        tree = _tree(root, checks, framework)
+        if plan_key is not None:
+            _save_plan(repo, config, planner, checks, plan_key)
+        tree = early.tree if early is not None and early.tree else _tree(root, checks, framework)
         steps = [planner.step(check, targets, tree) for check in checks]
+        _reconcile(steps, started)
         if not any(step.due for step in steps):
             report.outcomes = [_cached(step) for step in steps if step.setup]
             return report
-        if framework:
-            for step in steps:
-                if step.check.fixes and step.due:
-                    report.outcomes.append(run_fixer(root, step, connection, None, set()))
-        else:
-            with staging.unstaged_set_aside(root, backup) as partial:
-                for step in steps:
-                    if step.check.fixes and step.due:
-                        staged = {t.path for t in targets}
-                        report.outcomes.append(run_fixer(root, step, connection, staged, partial))
-                if any(item.fixed for item in report.outcomes):
+        aside = (
+            nullcontext(set[str]())
+            if framework
+            else staging.unstaged_set_aside(root, backup, unstaged)
+        )
+        with aside as partial:
+            fixers = [step for step in steps if step.check.fixes and step.due]
+            # The other checks start together with the fixers, on the staged content. When no
+            # fixer writes a file, that is exactly what they would see after the fixers, so
+            # their results stand; when one does, they are stopped and run again afterwards.
+            # A fixer without {files} may write anywhere: then the others wait for it.
+            together = all("{files}" in step.check.run for step in fixers)
+            others = [s for s in steps if s.due and not s.check.fixes] if together else []
+            running = start_checks(root, others, started)
+            try:
+                written = sorted({t.path for step in fixers for t in step.pending})
+                # Taken before anything started: the early start's, or now.
+                before = (
+                    [early.stamps.get(path) for path in written]
+                    if early is not None
+                    else _stamps(root, written)
+                )
+                staged = None if framework else {t.path for t in targets}
+                for step in fixers:
+                    report.outcomes.append(
+                        run_fixer(root, step, connection, staged, partial, started)
+                    )
+                if _stamps(root, written) != before:
+                    stop(running)
+                    running = []
+                if any(item.fixed for item in report.outcomes) and not framework:
                     # Restaged content has new blob ids (and a new tree): plan the rest again.
                     targets = staged_targets(root)
                     tree = _tree(root, checks, framework)
                     steps = [planner.step(step.check, targets, tree) for step in steps]
-                return finish(root, steps, report, connection)
-        return finish(root, steps, report, connection)
+                return finish(root, steps, report, connection, running)
+            finally:
+                stop(running)
+
+
+def _stamps(root: Path, paths: Sequence[str]) -> list[hookstart.Stamp]:
+    """The files' identities: any write by a fixer changes one (the ctime at least)."""
+    return [hookstart.file_stamp(str(root / path)) for path in paths]
+
+
+def _save_plan(
+    repo: git.Repo,
+    config: Config,
+    planner: Planner,
+    checks: Sequence[Check],
+    key: tuple[object, ...],
+) -> None:
+    """Save what the early start of the next commit needs: each check as planned here."""
+    if config.path != repo.root / "pyproject.toml":
+        return  # the plan's key covers the config files of the root only
+    try:
+        plan = [
+            hookstart.planned(
+                check,
+                hookcache.whole_tree(check),
+                planner.setup(check),
+                checkrun.hook_command(check, [hookstart.FILES]),
+                checkrun.require_tool(check),
+                checkrun.parser_for(check) is not None,
+            )
+            for check in checks
+        ]
+    except GatesError:
+        return  # a tool is missing: the run reports it if it needs the tool
+    # Per worktree: each has its own root, config files and perhaps interpreter.
+    hookstart.save_plan(str(repo.git_dir / hookstart.STATE_DIR), key, plan)
 
 
 def finish(
-    root: Path, steps: Sequence[Step], report: Report, connection: sqlite3.Connection
+    root: Path,
+    steps: Sequence[Step],
+    report: Report,
+    connection: sqlite3.Connection,
+    running: Sequence[tuple[Step, checkrun.RunningCheck]] = (),
 ) -> Report:
-    """Run the remaining checks in parallel, after the fixers, and list the cached ones."""
+    """Run the remaining checks in parallel, after the fixers, and list the cached ones.
+
+    ``running`` are checks already started (with the fixers): they are not started again.
+    """
     ran = {item.check for item in report.outcomes}
-    others = [s for s in steps if s.check.name not in ran and s.due]
-    report.outcomes += run_checks(root, others, connection)
+    began = {step.check.name: (step, process) for step, process in running}
+    todo = [s for s in steps if s.check.name not in ran and s.due]
+    fresh = start_checks(root, [s for s in todo if s.check.name not in began])
+    new = {step.check.name: (step, process) for step, process in fresh}
+    report.outcomes += collect([began.get(s.check.name) or new[s.check.name] for s in todo],
+                               connection)  # fmt: skip
     report.outcomes += [
         _cached(s) for s in steps if s.check.name not in ran and s.setup and not s.due
     ]
@@ -318,9 +463,3 @@ def render(report: Report, out: TextIO) -> None:
             else:
                 rerun = f"worktree-gates hooks run {report.stage} --check {item.check}"
             print(f"  rerun it alone: {rerun}", file=out)
-
-
-def _files(paths: Sequence[str], limit: int = 8) -> str:
-    shown = ", ".join(repr(p) if any(c in p for c in "\n\t ,") else p for p in paths[:limit])
-    more = f" and {len(paths) - limit} more" if len(paths) > limit else ""
-    return f"{len(paths)} file{'s' * (len(paths) != 1)} ({shown}{more})" if paths else "0 files"

@@ -23,13 +23,13 @@ from pathlib import Path
 
 from pytest_worktree_gates import git, state
 from pytest_worktree_gates.appfixture import URL_VARIABLE
-from pytest_worktree_gates.checkrun import search_path
 from pytest_worktree_gates.config import Config, Gate, ServeConfig
 from pytest_worktree_gates.databases import ports
 from pytest_worktree_gates.databases.filelock import FileLock
 from pytest_worktree_gates.databases.localproc import die_with_parent
 from pytest_worktree_gates.errors import GatesError
 from pytest_worktree_gates.gates.model import ServeFacts
+from pytest_worktree_gates.hookstart import search_path
 
 APP = "app"  # the lease's engine name
 GRACE = 5.0  # seconds between SIGTERM and SIGKILL when stopping the app

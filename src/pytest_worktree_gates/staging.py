@@ -14,16 +14,15 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from pytest_worktree_gates import git
+from pytest_worktree_gates import git, hookstart
 from pytest_worktree_gates.errors import GatesError, GitError
 
-REGULAR_FILES = ("100644", "100755")  # not symlinks (120000) or submodules (160000)
 PATCH_NAME = "unstaged.patch"
 
 
@@ -31,13 +30,6 @@ PATCH_NAME = "unstaged.patch"
 class StagedFile:
     path: str  # relative to the worktree root, as git names it
     blob: str  # the object id of the staged content
-
-
-def absolute_index_env() -> None:
-    """Make an inherited relative ``GIT_INDEX_FILE`` absolute, before any cwd can change."""
-    index = os.environ.get("GIT_INDEX_FILE")
-    if index and not os.path.isabs(index):
-        os.environ["GIT_INDEX_FILE"] = os.path.abspath(index)
 
 
 def _git_bytes(args: Sequence[str], root: Path, data: bytes | None = None) -> bytes:
@@ -59,21 +51,19 @@ def _names(out: bytes) -> list[str]:
     return [name.decode("utf-8", "surrogateescape") for name in out.split(b"\0") if name]
 
 
-def staged_files(root: Path) -> list[StagedFile]:
-    """Added, copied or modified regular files in the index (deleted ones are nothing to check)."""
-    out = _git_bytes(
-        ["diff", "--cached", "--raw", "-z", "--no-renames", "--no-abbrev",
-         "--diff-filter=ACM", "--ignore-submodules"],
-        root,
-    )  # fmt: skip
-    fields = out.split(b"\0")
-    staged = []
-    # Each entry is ":old_mode new_mode old_sha new_sha status" NUL "path" NUL.
-    for header, raw_path in zip(fields[0::2], fields[1::2], strict=False):
-        parts = header.decode().split()
-        if len(parts) == 5 and parts[1] in REGULAR_FILES:
-            staged.append(StagedFile(raw_path.decode("utf-8", "surrogateescape"), parts[3]))
-    return staged
+@dataclass(frozen=True)
+class Status:
+    """The index against HEAD and the work tree, from one git call."""
+
+    staged: tuple[
+        StagedFile, ...
+    ]  # added or modified regular files (deleted ones: nothing to check)
+    unstaged: frozenset[str]  # tracked files whose work tree content differs from the index
+
+
+def status(root: Path) -> Status:
+    staged, unstaged = hookstart.parse_status(_git_bytes(hookstart.STATUS, root))
+    return Status(tuple(StagedFile(path, blob) for path, blob in staged), frozenset(unstaged))
 
 
 def unstaged_paths(root: Path) -> set[str]:
@@ -152,13 +142,16 @@ HANDLED = tuple(
 
 
 @contextmanager
-def unstaged_set_aside(root: Path, backup: Path) -> Iterator[set[str]]:
+def unstaged_set_aside(
+    root: Path, backup: Path, partial: Iterable[str] | None = None
+) -> Iterator[set[str]]:
     """Run the body with the work tree equal to the index; yield the partially staged paths.
 
-    On exit, however the body ends, the unstaged hunks are applied again. The body must
-    leave files it rewrote either restaged or reset to the index.
+    ``partial`` is what :func:`status` found unstaged, if the caller asked already. On exit,
+    however the body ends, the unstaged hunks are applied again. The body must leave files it
+    rewrote either restaged or reset to the index.
     """
-    partial = unstaged_paths(root)
+    partial = unstaged_paths(root) if partial is None else set(partial)
     guard = _Guard()
     previous = {sig: signal.signal(sig, guard.handle) for sig in HANDLED}
     try:
