@@ -65,6 +65,16 @@ def redis_index(worktree: Path) -> str:
     return str(1 + int(hashlib.sha256(str(worktree).encode()).hexdigest(), 16) % 15)
 
 
+def redis_worker_index(index: str, worker: str) -> str:
+    """xdist worker ``gwN``'s own DB index: the ``N + 1``-th after the worktree's, among 1-15."""
+    if not worker:
+        return index
+    number = int(worker.removeprefix("gw")) + 1
+    if number >= 15:
+        raise GatesError(f"xdist worker {worker} has no Redis DB index left; use -n 14 or less")
+    return str(1 + (int(index) - 1 + number) % 15)
+
+
 def up(target: Target) -> tuple[Server, str]:
     server = server_from_url(target.engine.name, target.config.url, target.config.env)
     problem = probe(server)

@@ -63,7 +63,9 @@ class Provider:
         """This worker's own database on the worktree's server, created if needed."""
         server = self.admin(engine)
         if engine == "redis" and server.backend == "external":
-            return server  # the worktree's own DB index, shared by its xdist workers
+            from pytest_worktree_gates.databases.external import redis_worker_index
+
+            return server.with_database(redis_worker_index(server.database, worker_id()))
         name = worker_database(engine, self.base(engine), worker_id())
         admin.create(server, name)
         own = server.with_database(name)
