@@ -109,6 +109,17 @@ def down(target: Target, purge: bool) -> None:
         admin.drop(server, redis_index(target.worktree))
         return
     base = base_database(target.config.database, target.worktree_name)
-    for name in admin.names(server, base):
-        if name == base or name.startswith(f"{base}_"):
+    # Templates first: a detached refill of the clone pool (see templates.py) that is still
+    # cloning one finishes before its template can go, and cannot make another clone after.
+    for name in _own(server, base):
+        if name.startswith(f"{base}_tpl_"):
             admin.drop(server, name)
+    for name in _own(server, base):
+        admin.drop(server, name)
+
+
+def _own(server: Server, base: str) -> list[str]:
+    """The worktree's databases: its own, its workers', its templates and clones."""
+    return [
+        name for name in admin.names(server, base) if name == base or name.startswith(f"{base}_")
+    ]
