@@ -271,10 +271,13 @@ def main() -> int:
         runner.python(COLD, ours)  # builds the repo's initdb cache once
         cold = [float(runner.python(COLD, ours)) for _ in range(args.runs)]
 
-        warm = []
+        warm, warm_imported = [], []
         for _ in range(args.runs * 2):
             _, out = runner.pytest(ours, "test_warm.py")
             warm += durations(out, "setup")
+            # The same with the driver imported at start-up, as an app that uses it has it.
+            _, out = runner.pytest(ours, "-p", "psycopg", "test_warm.py")
+            warm_imported += durations(out, "setup")
 
         ours_runs, refilled, theirs_runs, clone_setup, clone_total = [], [], [], [], []
         for _ in range(args.runs):
@@ -302,6 +305,8 @@ def main() -> int:
          f"{median(cold):.2f}", "-", "<= 1.0"),
         ("warm session fixture setup (`worktree_postgres`), ms",
          f"{median(warm) * 1000:.0f}", "-", "<= 50"),
+        ("the same, PostgreSQL driver already imported (`-p psycopg`), ms",
+         f"{median(warm_imported) * 1000:.0f}", "-", "-"),
         ("`isolated_postgres` setup per test, ms", f"{median(clone_setup) * 1000:.1f}", "-",
          "<= 30"),
         ("`isolated_postgres` setup + teardown per test, ms",
