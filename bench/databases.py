@@ -168,7 +168,7 @@ def refilling() -> bool:
 def settled(start: float) -> float:
     """Wait for the refill to finish; seconds from ``start`` until it has."""
     while refilling():
-        time.sleep(0.01)
+        time.sleep(0.1)  # a scan of /proc costs a few ms: often enough, and little load
     return time.perf_counter() - start
 
 
