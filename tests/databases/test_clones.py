@@ -175,7 +175,8 @@ def test_leftovers_keep_only_ready_clones_of_this_template_and_live_claims() -> 
         f"{stem}bbbbbbbbbbbb_r0011aabb",  # ready, another template: dropped
         f"{stem}t{live}_ab12_3",  # claimed by a live session: kept
         f"{stem}t{dead}_ab12_0",  # claimed by a killed session: dropped
-        f"{stem}main_0",  # an older naming: dropped
+        f"{stem}main_0",  # made by a release before the pool: dropped
+        f"{stem}feature",  # another worktree's database on a shared server: left alone
     ]
     assert templates.leftovers(names, stem, "aaaaaaaaaaaa", templates.pid_alive) == [
         names[1],

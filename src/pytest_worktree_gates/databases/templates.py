@@ -118,22 +118,32 @@ def ready_prefix(stem: str, key: str) -> str:
 
 def taken_owner(stem: str, name: str) -> int | None:
     """The pid of the process that claimed clone ``name``, or None if it is not a claimed one."""
-    match = re.fullmatch(r"t(\d+)_[0-9a-f]+_\d+", name[len(stem) :])
-    return int(match.group(1)) if match else None
+    match = re.fullmatch(r"t(\d+)_[0-9a-f]{4}_\d+", name.removeprefix(stem))
+    return int(match.group(1)) if match and name.startswith(stem) else None
+
+
+# What follows the stem in a ready clone's name, and in a clone of releases before the pool.
+READY = re.compile(r"[0-9a-f]{12}_r[0-9a-f]{8}")
+OLDER = re.compile(r"(main|gw\d+)_\d+")
 
 
 def leftovers(names: Iterable[str], stem: str, key: str, alive: Callable[[int], bool]) -> list[str]:
     """Clones to drop: ready ones of another template and claimed ones whose process is gone.
 
     Ready clones of the current template are kept for this session to claim; claimed ones of a
-    live process belong to a concurrent session or xdist worker.
+    live process belong to a concurrent session or xdist worker. Only names of our own making
+    count: on a shared server another worktree's database may start with the same stem.
     """
     found = []
     for name in names:
-        if name.startswith(ready_prefix(stem, key)):
+        rest = name.removeprefix(stem)
+        if name.startswith(ready_prefix(stem, key)) or not name.startswith(stem):
             continue
         owner = taken_owner(stem, name)
-        if owner is None or not alive(owner):
+        if owner is not None:
+            if not alive(owner):
+                found.append(name)
+        elif READY.fullmatch(rest) or OLDER.fullmatch(rest):
             found.append(name)
     return found
 
