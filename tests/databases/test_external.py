@@ -105,6 +105,60 @@ def test_a_database_per_worktree_dropped_at_purge_and_gc(servers: dict[str, str]
         assert databases(servers["postgres"], "app_ext") == []
 
 
+WORKERS_TEST = """
+import os
+import pathlib
+
+import redis
+
+
+def record(server):
+    worker = os.environ["PYTEST_XDIST_WORKER"]
+    client = redis.Redis.from_url(server.url)
+    client.set(f"test-of-{worker}", "1")
+    with pathlib.Path("indices.log").open("a") as log:
+        log.write(f"{worker} {server.database} {sorted(client.keys())}\\n")
+
+""" + "".join(f"\ndef test_{n}(worktree_redis):\n    record(worktree_redis)\n" for n in range(4))
+
+
+def test_xdist_workers_get_their_own_redis_index(servers: dict[str, str]) -> None:
+    import redis
+
+    from pytest_worktree_gates.databases.external import redis_index, redis_worker_index
+
+    with reachable_dir() as folder:
+        root = write_project(folder / "ext", external_config(servers))
+        (root / "test_workers.py").write_text(WORKERS_TEST)
+        own = redis_index(root / ".git")
+        indices = {own, *(redis_worker_index(own, f"gw{n}") for n in range(2))}
+        base = servers["redis"].rsplit("/", 1)[0]
+
+        def flush() -> None:
+            for index in indices:
+                redis.Redis.from_url(f"{base}/{index}").flushdb()
+
+        flush()  # another test of this module may have written to one of these indices
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2"],
+                cwd=root,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+            lines = (root / "indices.log").read_text().splitlines()
+            seen = {line.split(" ", 2)[0]: line.split(" ", 2)[1:] for line in lines}
+            assert set(seen) == {"gw0", "gw1"}
+            # Apart from each other and from the worktree's own index.
+            assert len({own, seen["gw0"][0], seen["gw1"][0]}) == 3
+            for worker, (_, keys) in seen.items():  # no key written by the other worker
+                assert keys == f"[b'test-of-{worker}']"
+        finally:
+            flush()
+
+
 def external_url_config(url: str) -> str:
     return (
         "[tool.worktree-gates.databases]\nbackend = 'external'\n"
@@ -143,3 +197,14 @@ def test_a_refused_connection_is_one_clear_error() -> None:
         assert len(lines) == 1
         assert f"cannot reach the external PostgreSQL server at 127.0.0.1:{port}" in lines[0]
         assert "databases.postgres.url" in lines[0]
+
+
+def test_redis_worker_indices_are_distinct_and_bounded() -> None:
+    from pytest_worktree_gates.databases.external import redis_worker_index
+    from pytest_worktree_gates.errors import GatesError
+
+    indices = [redis_worker_index("14", f"gw{n}") for n in range(14)]
+    assert redis_worker_index("14", "") == "14"
+    assert len({"14", *indices}) == 15 and set(indices) <= {str(i) for i in range(1, 16)}
+    with pytest.raises(GatesError, match="gw14 has no Redis DB index left; use -n 14 or less"):
+        redis_worker_index("14", "gw14")

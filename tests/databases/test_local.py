@@ -127,3 +127,28 @@ def test_gc_removes_servers_of_removed_worktrees_only(project: Path) -> None:
     # This worktree's servers were left alone.
     assert cli(project, "db", "status").stdout.count("running") == 3
     assert os.environ.get("DATABASE_URL") is None
+
+
+def test_the_initdb_cache_is_small_and_replaces_an_older_layout() -> None:
+    import psycopg
+
+    from pytest_worktree_gates.databases import local
+
+    require_local("postgres")
+    with reachable_dir() as folder:
+        root = write_project(
+            folder / "small",
+            "[tool.worktree-gates.databases]\nbackend = 'local'\n"
+            "[tool.worktree-gates.databases.postgres]\n",
+        )
+        cache = root / ".git" / "worktree-gates" / "cache"
+        older = cache / f"postgres-{local._pg_version()}"  # 16 MB WAL segments
+        older.mkdir(parents=True)
+        try:
+            cli(root, "db", "up")
+            assert [path.name for path in cache.glob("postgres-*")] == [f"{older.name}-w1"]
+            url = cli(root, "db", "url", "postgres").stdout.strip()
+            with psycopg.connect(url) as connection:
+                assert connection.execute("SHOW wal_segment_size").fetchone() == ("1MB",)
+        finally:
+            purge(root)

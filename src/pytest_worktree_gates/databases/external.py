@@ -69,6 +69,16 @@ def redis_index(worktree: Path) -> str:
     return str(1 + int(hashlib.sha256(str(worktree).encode()).hexdigest(), 16) % 15)
 
 
+def redis_worker_index(index: str, worker: str) -> str:
+    """xdist worker ``gwN``'s own DB index: the ``N + 1``-th after the worktree's, among 1-15."""
+    if not worker:
+        return index
+    number = int(worker.removeprefix("gw")) + 1
+    if number >= 15:
+        raise GatesError(f"xdist worker {worker} has no Redis DB index left; use -n 14 or less")
+    return str(1 + (int(index) - 1 + number) % 15)
+
+
 def up(target: Target) -> tuple[Server, str]:
     server = server_from_url(target.engine.name, target.config.url, target.config.env)
     problem = probe(server)
@@ -104,6 +114,17 @@ def down(target: Target, purge: bool) -> None:
         admin.drop(server, redis_index(target.worktree))
         return
     base = base_database(target.config.database, target.worktree_name)
-    for name in admin.names(server, base):
-        if name == base or name.startswith(f"{base}_"):
+    # Templates first: a detached refill of the clone pool (see templates.py) that is still
+    # cloning one finishes before its template can go, and cannot make another clone after.
+    for name in _own(server, base):
+        if name.startswith(f"{base}_tpl_"):
             admin.drop(server, name)
+    for name in _own(server, base):
+        admin.drop(server, name)
+
+
+def _own(server: Server, base: str) -> list[str]:
+    """The worktree's databases: its own, its workers', its templates and clones."""
+    return [
+        name for name in admin.names(server, base) if name == base or name.startswith(f"{base}_")
+    ]

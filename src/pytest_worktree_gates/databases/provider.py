@@ -6,15 +6,15 @@ shared by env export and the fixtures, so a server is looked up once per process
 
 from __future__ import annotations
 
-import itertools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pytest_worktree_gates import config as config_module
 from pytest_worktree_gates import git
 from pytest_worktree_gates.databases import admin, service, templates
-from pytest_worktree_gates.databases.base import Server
+from pytest_worktree_gates.databases.base import Server, take_connection
 from pytest_worktree_gates.databases.filelock import FileLock
 from pytest_worktree_gates.errors import GatesError, GitError
 
@@ -63,7 +63,9 @@ class Provider:
         """This worker's own database on the worktree's server, created if needed."""
         server = self.admin(engine)
         if engine == "redis" and server.backend == "external":
-            return server  # the worktree's own DB index, shared by its xdist workers
+            from pytest_worktree_gates.databases.external import redis_worker_index
+
+            return server.with_database(redis_worker_index(server.database, worker_id()))
         name = worker_database(engine, self.base(engine), worker_id())
         admin.create(server, name)
         own = server.with_database(name)
@@ -81,46 +83,47 @@ class Provider:
                 values.update(self.session(engine.name).env)
         return values
 
-    def template(self) -> str:
-        """The prepared template of the postgres engine, built once per fingerprint."""
+    def template(self, connection: Any) -> tuple[str, str]:
+        """The prepared template of the postgres engine and its fingerprint, built once each.
+
+        ``connection`` is the server's admin connection that the session's clones go through.
+        """
         engine = self.place.config.databases.engine("postgres")
-        server = self.admin("postgres")
+        version = str(connection.execute("SHOW server_version").fetchone()[0])
         key = templates.fingerprint(
-            self.place.config.root, engine.fingerprint, engine.setup, admin.version(server)
+            self.place.config.root, engine.fingerprint, engine.setup, version
         )
         base = self.base("postgres")
         name = templates.template_name(base, key)
-        if templates.is_ready(server, name):
-            return name
+        if templates.is_ready(connection, name):
+            return name, key
         with FileLock(self.place.repo.git_dir / "worktree-gates" / "postgres-template.lock"):
-            templates.build(server, name, engine.setup, self.place.config.root, f"{base}_tpl_")
-        return name
+            templates.build(
+                self.admin("postgres"), name, engine.setup, self.place.config.root, f"{base}_tpl_"
+            )
+        return name, key
 
     def isolated(self) -> Server:
         """A fresh database cloned from the template; drop it with :meth:`release`."""
         if self._broken:
             raise GatesError(self._broken)
         if "postgres" not in self._cloners:
+            server = self.admin("postgres")
+            # The probe's connection when this process just started or adopted the server.
+            connection = take_connection(server)
             try:
-                template = self.template()
+                template, key = self.template(connection)
             except GatesError as error:
+                connection.close()
                 self._broken = str(error)
                 raise
-            prefix = f"{self.base('postgres')}_iso_{worker_id() or 'main'}_"
-            self._sweep(prefix)
-            names = (admin.fit(f"{prefix}{n}") for n in itertools.count())
-            self._cloners["postgres"] = templates.Cloner(self.admin("postgres"), template, names)
+            stem = templates.clone_stem(self.base("postgres"))
+            self._cloners["postgres"] = templates.Cloner(server, connection, template, key, stem)
         name = self._cloners["postgres"].take()
         return self.admin("postgres").with_database(name)
 
     def release(self, server: Server) -> None:
         self._cloners["postgres"].drop(server.database)
-
-    def _sweep(self, prefix: str) -> None:
-        """Drop this worker's clones left behind by a run that was killed."""
-        server = self.admin("postgres")
-        for name in admin.names(server, prefix):
-            admin.drop(server, name)
 
     def close(self) -> None:
         for cloner in self._cloners.values():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import sys
 import time
 from dataclasses import dataclass
@@ -120,10 +121,16 @@ def choose_backend(place: Place, recorded: str | None) -> str:
 
 def _recorded(place: Place, engine: str) -> tuple[str, str, float] | None:
     with state.connect(place.repo.state_dir) as db:
-        row = db.execute(
-            "SELECT backend, ident, started_at FROM services WHERE worktree = ? AND engine = ?",
-            (place.worktree, engine),
-        ).fetchone()
+        return _recorded_in(db, place, engine)
+
+
+def _recorded_in(
+    db: sqlite3.Connection, place: Place, engine: str
+) -> tuple[str, str, float] | None:
+    row = db.execute(
+        "SELECT backend, ident, started_at FROM services WHERE worktree = ? AND engine = ?",
+        (place.worktree, engine),
+    ).fetchone()
     return (str(row[0]), str(row[1]), float(row[2])) if row else None
 
 
@@ -170,32 +177,36 @@ def lock(place: Place, engine: str) -> FileLock:
 def ensure(place: Place, name: str) -> Server:
     """The engine's server for this worktree, started or adopted; its maintenance database."""
     engine = place.config.databases.engine(name)
-    with lock(place, name):
-        recorded = _recorded(place, name)
+    # One state connection for the whole call: every session start passes through here.
+    with lock(place, name), state.connect(place.repo.state_dir) as db:
+        recorded = _recorded_in(db, place, name)
         backend = choose_backend(place, recorded[0] if recorded else None)
         module = backend_module(backend)
         port = 0  # an external server has its own port; we lease none
         if backend != "external":
-            with state.connect(place.repo.state_dir) as db:
-                # must_bind: when our server is down, the port must be free to start it again.
-                current = ports.find(db, place.worktree, name)
-                running = bool(
-                    recorded is not None
-                    and current is not None
-                    and module.status(target(place, engine, current.port)).state == "running"
-                )
-                port = ports.lease(
-                    db, place.worktree, name, place.config.databases.ports, must_bind=not running
-                )
+            # must_bind: when our server is down, the port must be free to start it again.
+            current = ports.find(db, place.worktree, name)
+            running = bool(
+                recorded is not None
+                and current is not None
+                and module.status(target(place, engine, current.port)).state == "running"
+            )
+            port = ports.lease(
+                db, place.worktree, name, place.config.databases.ports, must_bind=not running
+            )
         where = target(place, engine, port)
         server, ident = module.up(where)
-        with state.connect(place.repo.state_dir) as db, state.transaction(db):
+        with state.transaction(db):
+            # An adopted server leaves its row as it is: no write (and no fsync) per session.
             db.execute(
                 "INSERT INTO services (worktree, engine, backend, ident, config, started_at)"
                 " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (worktree, engine) DO UPDATE SET"
                 " backend = excluded.backend, ident = excluded.ident, config = excluded.config,"
                 " started_at = CASE WHEN services.ident = excluded.ident"
-                " THEN services.started_at ELSE excluded.started_at END",
+                " THEN services.started_at ELSE excluded.started_at END"
+                " WHERE services.backend IS NOT excluded.backend"
+                " OR services.ident IS NOT excluded.ident"
+                " OR services.config IS NOT excluded.config",
                 (place.worktree, name, backend, ident, engine.image, time.time()),
             )
         typed: Server = server
