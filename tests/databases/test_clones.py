@@ -14,12 +14,7 @@ import pytest
 
 from pytest_worktree_gates.databases import templates
 from tests.databases.helpers import cli, purge, reachable_dir, require_local, write_project
-from tests.databases.test_fixtures import toml_string
-
-SETUP = (
-    "import os, psycopg; psycopg.connect(os.environ['WORKTREE_GATES_DATABASE_URL'], "
-    "autocommit=True).execute('CREATE TABLE items (name text)')"
-)
+from tests.databases.test_fixtures import SETUP, toml_string
 
 CONFIG = """
 [tool.worktree-gates.databases]
