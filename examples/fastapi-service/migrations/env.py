@@ -10,8 +10,10 @@ from sqlalchemy import create_engine
 from service.models import Base
 from service.settings import Settings
 
-if context.config.config_file_name is not None:
-    fileConfig(context.config.config_file_name, disable_existing_loggers=False)
+# The `alembic` command configures logging from alembic.ini; the tests, which run the
+# migrations in their own process, set configure_logger to False to keep pytest's logging.
+if context.config.config_file_name and context.config.attributes.get("configure_logger", True):
+    fileConfig(context.config.config_file_name)
 
 # Read here, not at service.settings' import: `alembic upgrade head` may run in a process that
 # imported the settings before the database it migrates was chosen.

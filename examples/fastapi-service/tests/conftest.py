@@ -66,7 +66,9 @@ def client(isolated_postgres: Database, worktree_redis: Database) -> Iterator[Te
 @pytest.fixture(scope="session")
 def migrated_database() -> None:
     """The worktree's own database (DATABASE_URL), migrated to the latest revision."""
-    command.upgrade(Config(str(ROOT / "alembic.ini")), "head")
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes["configure_logger"] = False
+    command.upgrade(config, "head")
 
 
 @pytest.fixture(scope="session")
