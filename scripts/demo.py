@@ -67,6 +67,7 @@ class Demo:
     work: Path
     repo: Path
     broken: str | None
+    keep: bool
     color: bool
     steps: list[Step] = field(default_factory=list)
     # `new OTHER` runs in the background during step 6: its outcome and its wall time.
@@ -506,10 +507,26 @@ def teach(demo: Demo, stop: GateStopped) -> str:
         lines.append(f"  {number}. {text}")
     lines += [
         "",
-        f"Nothing reached main: `worktree-gates merge {FEATURE}` refuses until every gate of the",
-        "worktree's variant has passed for the exact tree being merged.",
+        f"Nothing reached main: `worktree-gates merge {FEATURE}` refuses until every gate of the "
+        "worktree's variant has passed for the exact tree being merged; "
+        f"`worktree-gates status {FEATURE}` shows what is left and the next command.",
     ]
-    return "\n".join(lines)
+    if not demo.keep:
+        lines.append(
+            f"This demo removes its repository now: `./scripts/demo --broken={demo.broken} --keep` "
+            "keeps it, so that you can make the fix there."
+            if demo.broken
+            else "This demo removes its repository now: `./scripts/demo --keep` keeps it."
+        )
+    return "\n".join(wrapped for line in lines for wrapped in wrap(line))
+
+
+def wrap(line: str) -> list[str]:
+    """``line`` in lines of at most WIDTH, continued under its text (after any "N. ")."""
+    indent = line[: len(line) - len(line.lstrip())]
+    numbered = re.match(r"\s*\d+\. ", line)
+    more = " " * len(numbered.group(0)) if numbered else indent + "  "
+    return textwrap.wrap(line, WIDTH, subsequent_indent=more, break_on_hyphens=False) or [""]
 
 
 def failed_condition(condition: dict[str, Any], stop: GateStopped, todo: list[str]) -> list[str]:
@@ -619,7 +636,7 @@ def main(argv: Sequence[str]) -> int:
     work.chmod(0o755)  # local servers run as an unprivileged account, which must get in
     # A name of its own: containers are named after the repository's directory.
     repo = work / f"shop-{work.name.removeprefix('wtg-demo-').lower()}"
-    demo = Demo(work, repo, args.broken, sys.stdout.isatty())
+    demo = Demo(work, repo, args.broken, args.keep, sys.stdout.isatty())
     start = time.perf_counter()
     try:
         print(demo.paint(BOLD, f"The worktree workflow on examples/fastapi-service, in {repo}"))

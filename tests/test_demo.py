@@ -112,12 +112,14 @@ def test_a_failing_test_stops_the_change_at_the_unit_gate(mypy_cache: Path) -> N
 
     assert code == 1, out
     assert [int(n) for n in STEP_HEADER.findall(out)] == [1, 2, 3, 4]
-    assert "The unit gate stopped this change at step 4: `pytest --gates` exited 1" in out
-    assert re.search(r"tests: 1 failed, \d+ passed", out), out
-    assert "FAILED tests/test_api.py::test_a_batch_adds_every_item" in out
-    assert "Fix the code (or the test, if the test is wrong)" in out
-    assert "Run the gate again: pytest --gates" in out
-    assert "Nothing reached main" in out
+    told = " ".join(out[out.index("The unit gate stopped") :].split())  # as read, unwrapped
+    assert "The unit gate stopped this change at step 4: `pytest --gates` exited 1" in told
+    assert re.search(r"tests: 1 failed, \d+ passed", told), told
+    assert "FAILED tests/test_api.py::test_a_batch_adds_every_item" in told
+    assert "Fix the code (or the test, if the test is wrong)" in told
+    assert "Commit the fix" in told and "Run the gate again: pytest --gates" in told
+    assert "Nothing reached main" in told
+    assert "./scripts/demo --broken=test --keep` keeps it" in told
     assert_nothing_left(repo)
 
 
@@ -126,16 +128,16 @@ def test_untested_code_stops_the_change_at_the_unit_gate(mypy_cache: Path) -> No
 
     assert code == 1, out
     assert [int(n) for n in STEP_HEADER.findall(out)] == [1, 2, 3, 4]
-    assert "The unit gate stopped this change at step 4: `pytest --gates` exited 6" in out
-    stopped = out[out.index("The unit gate stopped") :]
+    told = " ".join(out[out.index("The unit gate stopped") :].split())  # as read, unwrapped
+    assert "The unit gate stopped this change at step 4: `pytest --gates` exited 6" in told
     assert re.search(
         r"coverage\.diff: \d+\.\d % of the changed lines are tested; this project asks for "
         r"90\.0 % or more",
-        stopped,
-    ), stopped
-    assert re.search(r"service/api\.py: lines \d+-\d+ are not run by any test", stopped), stopped
-    assert "Write a test that runs those lines" in stopped
-    assert "tests:" not in stopped  # the tests passed: only coverage is to blame
+        told,
+    ), told
+    assert re.search(r"service/api\.py: lines \d+-\d+ are not run by any test", told), told
+    assert "Write a test that runs those lines" in told
+    assert "tests:" not in told  # the tests passed: only coverage is to blame
     assert_nothing_left(repo)
 
 
