@@ -72,7 +72,7 @@ def migrated_database() -> None:
 
 
 @pytest.fixture(scope="session")
-def base_url(migrated_database: None) -> Iterator[str]:
+def service_url(migrated_database: None) -> Iterator[str]:
     """The base URL of the service, served by uvicorn on a free loopback port.
 
     The one place that knows how the service is started: integration tests only use the URL.
