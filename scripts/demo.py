@@ -147,8 +147,10 @@ class Demo:
 
 
 def environment() -> dict[str, str]:
-    """No personal git config, an identity for the commits, output in order."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "COVERAGE_"))}
+    """No personal git config, an identity for the commits, output in order, and the
+    example's own database settings (no machine-wide override of its backend or servers)."""
+    dropped = ("GIT_", "COVERAGE_", "WORKTREE_GATES_DATABASES_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
     env.update(
         GIT_AUTHOR_NAME="Dana Demo",
         GIT_AUTHOR_EMAIL="dana@example.invalid",
