@@ -368,7 +368,7 @@ def step_integration(demo: Demo) -> str:
         report = demo.gate(6, "integration", demo.worktree(FEATURE))
     finally:
         background.join()
-    return summarize(report) + " (over HTTP)"
+    return summarize(report) + ", over HTTP"
 
 
 def step_second(demo: Demo) -> str:
@@ -457,8 +457,8 @@ STEPS: list[tuple[str, str, str, Callable[[Demo], str]]] = [
     ("approve", f"Review: worktree-gates approve {FEATURE}",
      "An approval is bound to the reviewed tree: a later commit makes it stale.", step_approve),
     ("integration gate", "The integration gate: pytest --gates=integration",
-     "uvicorn serves the app and the tests drive it over HTTP, against this worktree's own "
-     "databases.", step_integration),
+     "The gate serves the app with uvicorn on this worktree's own port and databases (its "
+     "serve table); the tests drive it over HTTP.", step_integration),
     ("second worktree", f"A second worktree, {OTHER}, created concurrently",
      "Its own ports and its own data: what the integration tests wrote is not there.",
      step_second),
@@ -477,6 +477,8 @@ def summarize(report: dict[str, Any]) -> str:
     parts = []
     if "tests" in by_name:
         parts.append(f"{by_name['tests']['details'].get('passed', '?')} passed")
+    if isinstance(by_name.get("serve.health", {}).get("actual"), (int, float)):
+        parts.append(f"app healthy in {by_name['serve.health']['actual']:.1f} s")
     for name, label in (("coverage.total", "coverage"), ("coverage.diff", "diff")):
         if name in by_name:
             parts.append(f"{label} {shown(by_name[name]['actual'])}")
@@ -559,6 +561,9 @@ def failed_condition(condition: dict[str, Any], stop: GateStopped, todo: list[st
             "fixture gives the app on a fresh database)."
         )
         return lines
+    if name == "serve.health":
+        todo.append("Start the app by hand with `worktree-gates serve` and read what it prints.")
+        return [f"  serve.health: the app did not answer: {details.get('error', 'see above')}"]
     tool = {"check:format": "ruff format .", "check:lint": "ruff check .", "check:types": "mypy"}
     if name in tool:
         todo.append(f"Run `{tool[name]}` and fix what it reports.")

@@ -1,20 +1,17 @@
 """Fixtures shared by the unit and integration tests.
 
 DATABASE_URL and REDIS_URL are the worktree's own databases: pytest-worktree-gates exports
-them before this file is imported, so importing the app here reads the right settings.
+them before this file is imported, so importing the app here reads the right settings. The
+integration tests talk to the app that the gate serves (`worktree_app`), see test_http.py.
 """
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
 import pytest
-import uvicorn
 from alembic import command
 from alembic.config import Config
 from fastapi.testclient import TestClient
@@ -35,6 +32,16 @@ class Database(Protocol):
 
     @property
     def url(self) -> str: ...
+
+
+class ServedApp(Protocol):
+    """What the tests use of `worktree_app`: the app the gate serves."""
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def logs(self) -> str: ...
 
 
 @pytest.fixture
@@ -65,30 +72,8 @@ def client(isolated_postgres: Database, worktree_redis: Database) -> Iterator[Te
 
 @pytest.fixture(scope="session")
 def migrated_database() -> None:
-    """The worktree's own database (DATABASE_URL), migrated to the latest revision."""
+    """The worktree's own database (DATABASE_URL), migrated to the latest revision: the
+    database the served app uses (a worktree made by `new` is migrated already; CI's is not)."""
     config = Config(str(ROOT / "alembic.ini"))
     config.attributes["configure_logger"] = False
     command.upgrade(config, "head")
-
-
-@pytest.fixture(scope="session")
-def service_url(migrated_database: None) -> Iterator[str]:
-    """The base URL of the service, served by uvicorn on a free loopback port.
-
-    The one place that knows how the service is started: integration tests only use the URL.
-    """
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the service did not start; see its log above", pytrace=False)
-        time.sleep(0.01)
-    host, port = listener.getsockname()
-    yield f"http://{host}:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    listener.close()

@@ -1,4 +1,8 @@
-"""The running service over real HTTP, against the worktree's own PostgreSQL and Redis."""
+"""The running service over real HTTP, against the worktree's own PostgreSQL and Redis.
+
+The gate serves the app (the `serve` table in pyproject.toml) with uvicorn on the worktree's
+own port before these tests run, and stops it after them.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +12,25 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.conftest import ServedApp
+
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def http(service_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=service_url, timeout=10) as client:
+def http(worktree_app: ServedApp, migrated_database: None) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=worktree_app.url, timeout=10) as client:
         yield client
+
+
+def test_the_served_app_is_healthy(worktree_app: ServedApp, http: httpx.Client) -> None:
+    response = http.get("/health")
+    assert response.json() == {"database": "ok", "cache": "ok"}, worktree_app.logs
 
 
 def unique(name: str) -> str:
     """The worktree's database keeps its rows between runs: names must not collide."""
     return f"{name}-{uuid.uuid4().hex[:8]}"
-
-
-def test_health(http: httpx.Client) -> None:
-    assert http.get("/health").json() == {"database": "ok", "cache": "ok"}
 
 
 def test_create_read_restock_delete(http: httpx.Client) -> None:
