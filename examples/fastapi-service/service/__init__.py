@@ -1,0 +1,1 @@
+"""A small items service: FastAPI over PostgreSQL, with Redis as a read-through cache."""
