@@ -52,6 +52,25 @@ def test_auto_without_docker_picks_local_and_says_so() -> None:
             purge(root)
 
 
+def test_auto_decides_once_for_all_engines_of_a_worktree() -> None:
+    require_local("redis")
+    require_local("postgres")
+    config = REDIS_AUTO + "[tool.worktree-gates.databases.postgres]\n"
+    with reachable_dir() as folder:
+        root = write_project(folder / "two", config)
+        try:
+            done = run(root, {"DOCKER_HOST": "unix:///nonexistent.sock"}, "db", "up")
+            assert done.returncode == 0, done.stderr
+            notices = [line for line in done.stderr.splitlines() if "backend" in line]
+            assert notices == [
+                "worktree-gates: databases use the local backend (no Docker engine answers; "
+                "server binaries are installed)"
+            ]
+            assert "postgres: local on" in done.stdout and "redis: local on" in done.stdout
+        finally:
+            purge(root)
+
+
 def test_auto_with_neither_says_how_to_get_either() -> None:
     with reachable_dir() as folder:
         root = write_project(folder / "none", REDIS_AUTO)

@@ -94,6 +94,10 @@ def local_binaries(engines: tuple[EngineConfig, ...]) -> bool:
     return True
 
 
+# What ``auto`` chose per worktree in this process: one probe and one message for all engines.
+_auto_choices: dict[str, str] = {}
+
+
 def choose_backend(place: Place, recorded: str | None) -> str:
     """The configured backend; for ``auto``, what an earlier run chose, else docker, else local.
 
@@ -105,6 +109,8 @@ def choose_backend(place: Place, recorded: str | None) -> str:
         return configured
     if recorded:
         return recorded
+    if place.worktree in _auto_choices:  # another engine of this worktree already chose
+        return _auto_choices[place.worktree]
     if docker_answers():
         chosen, why = "docker", "a Docker engine answers"
     elif local_binaries(place.config.databases.engines):
@@ -116,6 +122,7 @@ def choose_backend(place: Place, recorded: str | None) -> str:
             'redis-server), or set [tool.worktree-gates.databases] backend = "external"'
         )
     print(f"worktree-gates: databases use the {chosen} backend ({why})", file=sys.stderr)
+    _auto_choices[place.worktree] = chosen
     return chosen
 
 
