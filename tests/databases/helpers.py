@@ -7,6 +7,7 @@ able to traverse every directory above a project's git dir; pytest's base temp d
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -48,6 +49,14 @@ def reachable_dir() -> Iterator[Path]:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def child_env() -> dict[str, str]:
+    """This environment minus xdist's worker variables: a pytest started by a test that runs
+    under ``-n`` would otherwise take itself for that worker and use the worker's database."""
+    return {
+        name: value for name, value in os.environ.items() if not name.startswith("PYTEST_XDIST_")
+    }
 
 
 def write_project(root: Path, databases: str) -> Path:

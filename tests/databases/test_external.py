@@ -13,6 +13,7 @@ import pytest
 from tests.conftest import git
 from tests.databases.helpers import (
     add_worktree,
+    child_env,
     cli,
     purge,
     reachable_dir,
@@ -68,6 +69,7 @@ def run_tests(root: Path) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "test_app.py"],
         cwd=root,
+        env=child_env(),
         capture_output=True,
         text=True,
         check=False,
