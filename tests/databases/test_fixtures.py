@@ -169,19 +169,27 @@ def test_bad_env_config_stops_pytest_before_conftests(pytester: pytest.Pytester)
 
 
 @pytest.mark.parametrize(
-    ("pyproject", "wanted"),
+    ("pyproject", "engines"),
     [
-        ("[project]\nname = 'x'\n", False),
+        ("[project]\nname = 'x'\n", []),
         # The words appear, but no databases table configures env: no config load, no git.
-        ("[project]\ndependencies = ['databases']\n[tool.ruff]\nexclude = ['.venv']\n", False),
-        ("[tool.worktree-gates.databases]\nbackend = 'docker'\n[tool.x]\nenv = 1\n", False),
-        ("[tool.worktree-gates.databases.redis]\nenv = { URL = '{url}' }\n", True),
-        ("[tool.worktree-gates]\ndatabases = 'env'\n", True),  # wrong type: the load reports it
-        ("databases env = [", True),  # broken TOML: the load reports it
+        ("[project]\ndependencies = ['databases']\n[tool.ruff]\nexclude = ['.venv']\n", []),
+        ("[tool.worktree-gates.databases]\nbackend = 'docker'\n[tool.x]\nenv = 1\n", []),
+        ("[tool.worktree-gates.databases.redis]\nenv = { URL = '{url}' }\n", ["redis"]),
+        (
+            "[tool.worktree-gates.databases.redis]\nenv = { URL = '{url}' }\n"
+            "[tool.worktree-gates.databases.postgres]\nenv = {}\n"  # exports nothing
+            "[tool.worktree-gates.databases.mysql]\nenv = { M = '{url}' }\n",
+            ["mysql", "redis"],
+        ),
+        ("[tool.worktree-gates]\ndatabases = 'env'\n", None),  # wrong type: the load reports it
+        ("databases env = [", None),  # broken TOML: the load reports it
     ],
 )
-def test_wants_env_looks_for_an_env_table(tmp_path: Path, pyproject: str, wanted: bool) -> None:
-    from pytest_worktree_gates.databases.fixtures import wants_env
+def test_env_engines_looks_for_env_tables(
+    tmp_path: Path, pyproject: str, engines: list[str] | None
+) -> None:
+    from pytest_worktree_gates.databases.fixtures import env_engines
 
     (tmp_path / "pyproject.toml").write_text(pyproject)
-    assert wants_env(tmp_path) is wanted
+    assert env_engines(tmp_path) == engines

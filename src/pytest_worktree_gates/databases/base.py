@@ -16,11 +16,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from pytest_worktree_gates.config import EngineConfig
 from pytest_worktree_gates.errors import GatesError
+
+if TYPE_CHECKING:  # the config model is not imported on a warm session's path
+    from pytest_worktree_gates.config import EngineConfig
 
 HOST = "127.0.0.1"
 ADMIN_DATABASE = {"postgres": "postgres", "mysql": "", "redis": "0"}

@@ -77,31 +77,37 @@ def isolated_postgres(request: pytest.FixtureRequest) -> Iterator[Server]:
     pytest.fail(f"worktree-gates: {problem}", pytrace=False)
 
 
-def wants_env(root: Path) -> bool:
-    """A cheap look before loading the config: does any databases table configure ``env``?
+def env_engines(root: Path) -> list[str] | None:
+    """A cheap look before loading the config: the engines whose table configures ``env``.
 
     A substring test rules out most projects; the rest ("databases" in a dependency list,
-    "env" in ".venv") are parsed, since a false yes costs a config load and a git call.
+    "env" in ".venv") are parsed. None when the file is broken or has a wrong type: the real
+    load says what is wrong.
     """
     from pytest_worktree_gates.errors import ConfigError
     from pytest_worktree_gates.pyproject import find_pyproject, read_toml
 
-    path = find_pyproject(root)
+    path = find_pyproject(root.resolve())
     if path is None:
-        return False
+        return []
     try:
         text = path.read_text(errors="replace")
     except OSError:
-        return False
+        return []
     if "databases" not in text or "env" not in text:
-        return False
+        return []
     try:
         tables = read_toml(path).get("tool", {}).get("worktree-gates", {}).get("databases", {})
     except (ConfigError, AttributeError):
-        return True  # a broken file: the real load says what is wrong
+        return None
     if not isinstance(tables, dict):
-        return True  # a wrong type: the real load says what is wrong
-    return any(isinstance(table, dict) and "env" in table for table in tables.values())
+        return None
+    # An empty table exports nothing; any other value is exported, or refused by the load.
+    return sorted(
+        name
+        for name, table in tables.items()
+        if isinstance(table, dict) and "env" in table and table["env"] != {}
+    )
 
 
 def export_env(config: pytest.Config) -> None:
@@ -110,13 +116,14 @@ def export_env(config: pytest.Config) -> None:
     Runs in ``pytest_load_initial_conftests``, before any conftest or app module is imported,
     so settings read at import time see the worktree's own databases.
     """
-    root = Path(config.rootpath)
-    if not wants_env(root):
+    engines = env_engines(Path(config.rootpath))
+    if engines == []:
         return
     from pytest_worktree_gates.errors import GatesError
 
     try:
-        values = provider(config).exported()
+        # The raw table's engines let a warm session skip the config load (see provider.py).
+        values = provider(config).exported(engines)
     except GatesError as error:
         raise pytest.UsageError(f"worktree-gates: {error}") from None
     os.environ.update(values)

@@ -1,7 +1,9 @@
 """What a pytest process needs from the databases: its servers, its worker's databases, clones.
 
 One :class:`Provider` per pytest process (xdist controller or worker), created on first use and
-shared by env export and the fixtures, so a server is looked up once per process.
+shared by env export and the fixtures, so a server is looked up once per process. A warm
+session takes the short way (:mod:`warm`): the config model, git and the state database are
+imported and consulted only when it does not apply, or for clones.
 """
 
 from __future__ import annotations
@@ -9,14 +11,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pytest_worktree_gates import config as config_module
-from pytest_worktree_gates import git
-from pytest_worktree_gates.databases import admin, service, templates
+from pytest_worktree_gates.databases import admin, warm
 from pytest_worktree_gates.databases.base import Server, take_connection
-from pytest_worktree_gates.databases.filelock import FileLock
-from pytest_worktree_gates.errors import GatesError, GitError
+from pytest_worktree_gates.errors import GatesError
+
+if TYPE_CHECKING:
+    from pytest_worktree_gates.databases import service, templates
 
 
 def worker_id() -> str:
@@ -42,11 +44,17 @@ class Provider:
     _place: service.Place | None = None
     _servers: dict[str, Server] = field(default_factory=dict)
     _cloners: dict[str, templates.Cloner] = field(default_factory=dict)
+    _bases: dict[str, str] = field(default_factory=dict)  # from the warm path
     _broken: str = ""  # a failed template setup: not re-run for every test of the session
 
     @property
     def place(self) -> service.Place:
         if self._place is None:
+            from pytest_worktree_gates import config as config_module
+            from pytest_worktree_gates import git
+            from pytest_worktree_gates.databases import service
+            from pytest_worktree_gates.errors import GitError
+
             repo = git.find_repo(self.root)
             if repo is None:
                 raise GitError(f"{self.root} is not inside a git work tree; databases need one")
@@ -56,11 +64,18 @@ class Provider:
     def admin(self, engine: str) -> Server:
         """The engine's server for this worktree (started once, under its lock)."""
         if engine not in self._servers:
+            from pytest_worktree_gates.databases import service
+
             self._servers[engine] = service.ensure(self.place, engine)
         return self._servers[engine]
 
     def session(self, engine: str) -> Server:
         """This worker's own database on the worktree's server, created if needed."""
+        if engine not in self._servers and self._place is None:
+            # Not when a caller handed in its config (the CLI): it has paid for it already.
+            found = warm.recall(self.root, engine)
+            if found is not None:
+                self._servers[engine], self._bases[engine] = found
         server = self.admin(engine)
         if engine == "redis" and server.backend == "external":
             from pytest_worktree_gates.databases.external import redis_worker_index
@@ -72,15 +87,24 @@ class Provider:
         return own
 
     def base(self, engine: str) -> str:
+        if engine in self._bases:
+            return self._bases[engine]
+        from pytest_worktree_gates.databases import service
+
         config = self.place.config.databases.engine(engine)
         return service.base_database(self.place, config, self.admin(engine).backend)
 
-    def exported(self) -> dict[str, str]:
-        """The configured ``env`` of every engine, rendered for this worker's databases."""
+    def exported(self, engines: list[str] | None = None) -> dict[str, str]:
+        """The configured ``env`` of every engine, rendered for this worker's databases.
+
+        ``engines``: those whose table has ``env``, as read from pyproject.toml without the
+        config model; an engine the warm path cannot serve loads the config after all.
+        """
+        if engines is None:
+            engines = [engine.name for engine in self.place.config.databases.engines if engine.env]
         values: dict[str, str] = {}
-        for engine in self.place.config.databases.engines:
-            if engine.env:
-                values.update(self.session(engine.name).env)
+        for name in engines:
+            values.update(self.session(name).env)
         return values
 
     def template(self, connection: Any) -> tuple[str, str]:
@@ -88,6 +112,9 @@ class Provider:
 
         ``connection`` is the server's admin connection that the session's clones go through.
         """
+        from pytest_worktree_gates.databases import templates
+        from pytest_worktree_gates.databases.filelock import FileLock
+
         engine = self.place.config.databases.engine("postgres")
         version = str(connection.execute("SHOW server_version").fetchone()[0])
         key = templates.fingerprint(
@@ -108,6 +135,8 @@ class Provider:
         if self._broken:
             raise GatesError(self._broken)
         if "postgres" not in self._cloners:
+            from pytest_worktree_gates.databases import templates
+
             server = self.admin("postgres")
             # The probe's connection when this process just started or adopted the server.
             connection = take_connection(server)

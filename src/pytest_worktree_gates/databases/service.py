@@ -18,7 +18,7 @@ from types import ModuleType
 
 from pytest_worktree_gates import git, state
 from pytest_worktree_gates.config import Config, EngineConfig
-from pytest_worktree_gates.databases import ports
+from pytest_worktree_gates.databases import ports, warm
 from pytest_worktree_gates.databases.base import (
     SPECS,
     Server,
@@ -216,6 +216,15 @@ def ensure(place: Place, name: str) -> Server:
                 " OR services.config IS NOT excluded.config",
                 (place.worktree, name, backend, ident, engine.image, time.time()),
             )
+        if backend == "local":
+            # For the next session's warm path; written under the engine's lock, like the server.
+            warm.remember(
+                place.repo.root,
+                place.repo.git_dir,
+                place.config.path,
+                server,
+                base_database(place, engine, backend),
+            )
         typed: Server = server
         return typed
 
@@ -225,6 +234,7 @@ def down(place: Place, purge: bool) -> list[str]:
     done = []
     for engine in place.config.databases.engines:
         with lock(place, engine.name):
+            warm.forget(place.repo.git_dir, engine.name)
             recorded = _recorded(place, engine.name)
             with state.connect(place.repo.state_dir) as db:
                 lease = ports.find(db, place.worktree, engine.name)
