@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git
+from tests.conftest import git, init_repo
 from tests.databases.helpers import (
     add_worktree,
     child_env,
@@ -156,3 +156,32 @@ def test_facts_of_a_stopped_server_are_not_used(
     assert warm.recall(project, "postgres") is not None
     cli(project, "db", "down", "--purge")
     assert not facts(project).exists()
+
+
+def test_the_git_dir_is_read_from_the_dot_git_entry(tmp_path: Path) -> None:
+    from pytest_worktree_gates.databases import warm
+
+    assert warm.find_git_dir(tmp_path) is None  # not inside any repository
+    assert warm.recall(tmp_path, "postgres") is None
+    (tmp_path / "repo" / "sub").mkdir(parents=True)
+    (tmp_path / "repo" / ".git").write_text("not a pointer\n")
+    assert warm.find_git_dir(tmp_path / "repo" / "sub") is None  # git would refuse it too
+    (tmp_path / "repo" / ".git").write_text("gitdir: ../store/worktrees/repo\n")
+    found = warm.find_git_dir(tmp_path / "repo" / "sub")
+    assert found == (tmp_path / "repo", (tmp_path / "store" / "worktrees" / "repo").resolve())
+
+
+def test_unreadable_facts_are_not_used(tmp_path: Path) -> None:
+    from pytest_worktree_gates.databases import warm
+
+    init_repo(tmp_path)
+    (tmp_path / "pyproject.toml").write_text(CONFIG)
+    assert warm.recall(tmp_path, "postgres") is None  # none written
+    home = tmp_path / ".git" / "worktree-gates"
+    (home / "postgres").mkdir(parents=True)
+    (home / "postgres.password").write_text("secret\n")
+    key = warm.config_key(tmp_path / "pyproject.toml")
+    same = {"root": str(tmp_path.resolve()), "git_dir": str((tmp_path / ".git").resolve())}
+    for broken in ("{", '["a list"]', json.dumps(same | {"config": key, "port": "x"})):
+        (home / "postgres" / "warm.json").write_text(broken)
+        assert warm.recall(tmp_path, "postgres") is None
