@@ -683,6 +683,8 @@ def _complete(early: Prestart, due: Sequence[Due], connection: sqlite3.Connectio
     a fix, output to read): the full runner then adopts the checks, finished or not, and
     reports as always.
     """
+    import sqlite3  # loaded already
+
     for item in due:  # the fixer first: a fix voids the others, so the full runner takes over
         name, fixes = item.check[0], item.check[1]
         started = early.started[name]
@@ -696,7 +698,10 @@ def _complete(early: Prestart, due: Sequence[Due], connection: sqlite3.Connectio
             started.output.seek(0)
             if started.output.read().strip() not in (b"", b"[]"):
                 return False  # a clean run prints nothing, or an empty list: let it be read
-        remember(connection, name, item.check[4], item.subjects)
+        try:
+            remember(connection, name, item.check[4], item.subjects)
+        except sqlite3.Error:
+            return False  # the full runner adopts the checks and records them itself
     return True
 
 
