@@ -9,7 +9,9 @@ from __future__ import annotations
 import io
 import json
 import os
+import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -364,3 +366,124 @@ def test_a_whole_tree_check_is_answered_by_the_staged_tree(
     (root / "a.py").write_text("a = 2\n")
     git(root, "add", "a.py")
     assert early_start() == ["tree"]  # a new tree: started, and left to the full runner
+
+
+def test_the_index_cache_tree_gives_the_tree_git_write_tree_writes(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "repo", "", {"base.py": "x = 1\n"})
+    for number in range(40):  # entries of every path length, so each padding is crossed
+        (root / "d" / ("s" * (number % 9))).mkdir(parents=True, exist_ok=True)
+        (root / "d" / ("s" * (number % 9)) / f"{'n' * number}.py").write_text(f"n = {number}\n")
+    for name in ["with space.py", "new\nline.py", "ünïcødé.py", "-dash.py"]:
+        (root / name).write_text("x = 1\n")
+    (root / "later.py").write_text("")
+    git(root, "add", "-A")
+    git(root, "update-index", "--skip-worktree", "later.py")  # extended flags: version 3
+    index = str(root / ".git" / "index")
+    assert hookstart.index_tree(index, 20) is None  # `git add` left the root invalid
+    tree = git(root, "write-tree").strip()  # as `git commit` does: the cache tree is filled
+    assert int.from_bytes(Path(index).read_bytes()[4:8], "big") == 3
+    assert hookstart.index_tree(index, 20) == tree
+    (root / "base.py").write_text("x = 2\n")
+    git(root, "add", "base.py")
+    assert hookstart.index_tree(index, 20) is None  # changed since: git must say
+    assert hookstart.index_tree(index, 20) != git(root, "write-tree").strip()
+    (root / "intent.py").write_text("i = 1\n")
+    git(root, "add", "-N", "intent.py")
+    git(root, "write-tree")
+    assert hookstart.index_tree(index, 20) is None  # git keeps the root invalid: it must say
+    git(root, "rm", "-q", "--cached", "intent.py")
+    tree = git(root, "write-tree").strip()
+    assert hookstart.index_tree(index, 20) == tree
+    git(root, "update-index", "--index-version", "4")
+    assert hookstart.index_tree(index, 20) is None  # compressed paths: left to git
+    assert hookstart.index_tree(str(root / "missing"), 20) is None
+
+
+def test_the_index_cache_tree_of_a_sha256_repo(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "--object-format=sha256")
+    (root / "a.py").write_text("a = 1\n")
+    git(root, "add", "a.py")
+    tree = git(root, "write-tree").strip()
+    assert len(tree) == 64
+    assert hookstart.index_tree(str(root / ".git" / "index"), 32) == tree
+
+
+def test_git_index_file_in_the_git_dir_confirms_the_layout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_repo(tmp_path / "repo")
+    git_dir = os.path.realpath(root / ".git")
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("GIT_INDEX_FILE", ".git/index")  # as git sets it for `git commit`
+    assert hookstart.index_of_git_dir(git_dir) == os.path.join(git_dir, "index")
+    monkeypatch.setenv("GIT_INDEX_FILE", str(tmp_path / "elsewhere" / "index"))
+    assert hookstart.index_of_git_dir(git_dir) is None  # not git's own: rev-parse confirms
+    monkeypatch.delenv("GIT_INDEX_FILE")
+    assert hookstart.index_of_git_dir(git_dir) is None
+
+
+@pytest.mark.parametrize("where", ["main", "linked", "commit -a"])
+def test_a_commit_caches_a_whole_tree_check_by_the_tree_it_commits(
+    tmp_path: Path, where: str
+) -> None:
+    """The tree read from the index (no `git write-tree`) is the tree the commit records."""
+    log = tmp_path / "runs.log"
+    tool = tmp_path / "tools" / "mypy"  # by its name, a check of the whole tree
+    tool.parent.mkdir()
+    tool.write_text(f"#!{sys.executable}\n{LOGGING}")
+    tool.chmod(0o755)
+    pyproject = checks_toml(types=f"{tool} {{files}}")
+    root = make_repo(tmp_path / "main", pyproject, {"a.py": "a = 0\n", "sub/b.py": "b = 0\n"})
+    install(root)
+    if where == "linked":
+        linked = tmp_path / "linked"
+        git(root, "worktree", "add", "-q", "-b", "feature", str(linked))
+        (linked / "pyproject.toml").write_text(pyproject)
+        root = linked
+    extra = ["-a"] if where == "commit -a" else []
+    for number in (1, 2, 3):  # the first saves the plan; the others start early
+        (root / "sub" / "b.py").write_text(f"b = {number}\n")
+        if not extra:
+            git(root, "add", "sub/b.py")
+        trace = tmp_path / f"trace-{number}.log"
+        done = subprocess.run(
+            ["git", "commit", "-q", "-m", "change", *extra],
+            cwd=root,
+            env={**hook_env(log), "GIT_TRACE": str(trace)},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "types: ok on 1 file (sub/b.py)" in done.stderr
+        if number > 1:  # the early start asked git for the status alone
+            traced = trace.read_text()
+            assert "git status" in traced
+            assert "write-tree" not in traced and "rev-parse" not in traced
+    common = Path(git(root, "rev-parse", "--git-common-dir").strip())
+    database = (root / common).resolve() / "worktree-gates" / "state.db"
+    connection = sqlite3.connect(database)
+    subjects = {row[0] for row in connection.execute("SELECT subject FROM hook_passes")}
+    connection.close()
+    assert git(root, "rev-parse", "HEAD^{tree}").strip() in subjects
+    assert git(root, "rev-parse", "HEAD~1^{tree}").strip() in subjects
+    assert len([line for line in log_lines(log) if "sub/b.py" in line]) == 3
+
+
+def test_git_dir_is_accepted_only_when_it_is_the_work_trees_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """git sets GIT_DIR for a hook in a linked worktree; another repo's leaves it to the runner."""
+    log = tmp_path / "runs.log"
+    root = make_repo(tmp_path / "repo", checks_toml(logged=script(tmp_path, "logged", PASSES)))
+    other = make_repo(tmp_path / "other")
+    (root / "a.py").write_text("a = 1\n")
+    git(root, "add", "a.py")
+    enter(root, log, monkeypatch)
+    run_in_process()
+    monkeypatch.setenv("GIT_DIR", str(root / ".git"))
+    assert early_start() == (0, "logged: ok (cached)\n")
+    monkeypatch.setenv("GIT_DIR", str(other / ".git"))
+    assert early_start() == (None, "")

@@ -151,4 +151,4 @@ def test_a_shim_without_the_package_says_how_to_get_it(tmp_path: Path, stage: st
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin"}
     done = subprocess.run([str(shim)], cwd=root, env=env, capture_output=True, text=True)
     assert done.returncode == 1
-    assert "pip install pytest-worktree-gates" in done.stderr
+    assert "pip install -U pytest-worktree-gates" in done.stderr

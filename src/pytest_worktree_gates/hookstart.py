@@ -20,14 +20,15 @@ from __future__ import annotations
 import _signal  # type: ignore[import-not-found]  # signal's numbers, without its enums
 import marshal
 import os
-import sqlite3
 import sys
 import time
 
 # typing, collections.abc, subprocess and fnmatch (with re) cost imports on the path this
 # module keeps short: annotations only, processes by os.posix_spawn, globs matched here.
+# sqlite3 (with datetime and collections) is imported while git works: see prestart.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import sqlite3
     from collections.abc import Iterable, Mapping, Sequence
     from typing import IO, Any
 
@@ -48,6 +49,9 @@ REPO_VARIABLES = (
 INDEX_VARIABLES = ("GIT_INDEX_FILE",)
 # Set by git for every hook and harmless: they say nothing about which repo to read.
 HOOK_VARIABLES = ("GIT_INDEX_FILE", "GIT_PREFIX")
+# In a linked worktree git also sets GIT_DIR for a hook: harmless when it names the git dir
+# that the work tree's .git file names.
+LINKED_HOOK_VARIABLES = (*HOOK_VARIABLES, "GIT_DIR")
 
 # Files whose content changes what a formatter, linter or type checker reports.
 TOOL_CONFIGS = (
@@ -447,13 +451,68 @@ def git_dirs(root: str) -> tuple[str, str] | None:
     return os.path.realpath(git_dir), os.path.realpath(common_dir)
 
 
+def index_tree(index: str, size: int) -> str | None:
+    """Pure apart from reading the file: the staged tree's id, from the index's cache tree.
+
+    ``git commit`` brings the cache tree (the ``TREE`` extension) up to date before it runs the
+    hook, so the root's entry is the id ``git write-tree`` would print, without starting git.
+    None when it is not recorded or not valid, or the index is not a plain version 2 or 3 one
+    (``size``: the object id's length in bytes, 20 for SHA-1, 32 for SHA-256).
+    """
+    try:
+        with open(index, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return None
+    if data[:4] != b"DIRC" or int.from_bytes(data[4:8], "big") not in (2, 3):
+        return None  # version 4 compresses paths: left to git
+    count = int.from_bytes(data[8:12], "big")
+    end = len(data) - size  # the file's checksum follows the extensions
+    fixed = 40 + size + 2  # stat fields, object id, flags
+    at = 12
+    for _ in range(count):  # each entry: fixed part, [extended flags], path, 1 to 8 NULs
+        flags = int.from_bytes(data[at + fixed - 2 : at + fixed], "big")
+        path_at = at + fixed + (2 if flags & 0x4000 else 0)
+        length = flags & 0xFFF
+        if length == 0xFFF:  # a path of 4095 bytes or more
+            length = data.find(b"\0", path_at) - path_at
+        at += (path_at - at + length + 8) & ~7
+    while at + 8 <= end:  # extensions: signature, size, data
+        signature, length = data[at : at + 4], int.from_bytes(data[at + 4 : at + 8], "big")
+        body = data[at + 8 : at + 8 + length]
+        if signature in (b"link", b"sdir"):
+            return None  # a split or sparse index: the entries above are not all of it
+        if signature == b"TREE":  # the root first: "" NUL "entries subtrees" LF id
+            counts, _, rest = body[1:].partition(b"\n")
+            if body[:1] != b"\0" or counts.split(b" ")[0] == b"-1" or len(rest) < size:
+                return None  # the root is not valid: the index changed since it was computed
+            return rest[:size].hex()
+        at += 8 + length
+    return None
+
+
+def index_of_git_dir(git_dir: str) -> str | None:
+    """The index git named for this hook, if it lies in ``git_dir``: git's own word for it.
+
+    git runs a hook with ``GIT_INDEX_FILE`` set to the index being committed (``index``, or
+    ``index.lock`` and the like for ``git commit -a`` or ``git commit PATH``), in the git dir
+    and from the top of the work tree: if that is the git dir read from ``.git``, the layout
+    is confirmed without asking ``git rev-parse``.
+    """
+    index = os.environ.get("GIT_INDEX_FILE")
+    if not index:
+        return None
+    index = os.path.realpath(index)
+    return index if os.path.dirname(index) == git_dir else None
+
+
 def prestart(out: IO[str]) -> int | Prestart | None:
     """Answer a ``git commit`` from the cache, or start its checks.
 
     Returns the exit code when the cache answered (every check already passed), what was
     learnt and started for the full runner, or None to leave everything to it.
     """
-    if any(name in os.environ for name in REPO_VARIABLES if name not in HOOK_VARIABLES):
+    if any(name in os.environ for name in REPO_VARIABLES if name not in LINKED_HOOK_VARIABLES):
         return None
     if not hasattr(os, "posix_spawn"):
         return None  # Windows: the full runner starts the checks
@@ -462,40 +521,61 @@ def prestart(out: IO[str]) -> int | Prestart | None:
     if dirs is None:
         return None
     git_dir, common_dir = dirs
+    if "GIT_DIR" in os.environ and os.path.realpath(os.environ["GIT_DIR"]) != git_dir:
+        return None  # a git dir other than this work tree's
     plan = load_plan(os.path.join(git_dir, STATE_DIR), root)
     if plan is None or os.path.exists(os.path.join(git_dir, STATE_DIR, "unstaged.patch")):
         return None  # no plan yet, or an interrupted run left unstaged work to put back
+    index = index_of_git_dir(git_dir)
     absolute_index_env()
     env = clean_env(keep=INDEX_VARIABLES)
     whole_tree = any(check[3] for check in plan)
-    jobs: list[_Git] = []
-    try:  # all at once; no optional locks: `git write-tree` must get the index lock
-        jobs.append(_Git(["rev-parse", "--show-toplevel", "--absolute-git-dir",
-                          "--git-common-dir"], env))  # fmt: skip
-        jobs.append(_Git(["--no-optional-locks", *STATUS], env))
-        if whole_tree:
-            jobs.append(_Git(["write-tree"], env))
-        found = jobs[0].output()
-        listed = jobs[1].output()
-        written = jobs[2].output() if whole_tree else None
+    jobs: dict[str, _Git] = {}
+    try:  # at once; no optional locks: `git write-tree` must get the index lock
+        jobs["status"] = _Git(["--no-optional-locks", *STATUS, "--branch"], env)
+        if index is None:  # run by hand, or by something other than git commit
+            jobs["dirs"] = _Git(["rev-parse", "--show-toplevel", "--absolute-git-dir",
+                                 "--git-common-dir"], env)  # fmt: skip
+            if whole_tree:
+                jobs["tree"] = _Git(["write-tree"], env)
+        __import__("sqlite3")  # for the cache, while git works
+        listed = jobs["status"].output()
+        found = jobs["dirs"].output() if "dirs" in jobs else None
+        tree = None
+        if whole_tree and index is not None and listed is not None:
+            size = _id_size(listed)
+            tree = index_tree(index, size) if size else None
+        if whole_tree and tree is None:
+            if "tree" not in jobs:  # the cache tree did not say: ask git
+                jobs["tree"] = _Git(["write-tree"], env)
+            tree = (jobs["tree"].output() or b"").decode().strip() or None
     except OSError:
         return None  # no git, or no process to be had: the full runner says what is wrong
     finally:
-        for job in jobs:
+        for job in jobs.values():
             if job.child.returncode is None:
                 job.stop()
-    lines = found.decode("utf-8", "surrogateescape").splitlines() if found else []
-    if len(lines) != 3 or lines[0] != root:
-        return None
-    if (os.path.realpath(lines[1]), os.path.realpath(os.path.join(root, lines[2]))) != dirs:
-        return None  # not the layout read from .git: leave it to the full runner
-    if listed is None or (whole_tree and not written):
+    if index is None:
+        lines = found.decode("utf-8", "surrogateescape").splitlines() if found else []
+        if len(lines) != 3 or lines[0] != root:
+            return None
+        if (os.path.realpath(lines[1]), os.path.realpath(os.path.join(root, lines[2]))) != dirs:
+            return None  # not the layout read from .git: leave it to the full runner
+    if listed is None or (whole_tree and not tree):
         return None
     staged, unstaged = parse_status(listed)
     if unstaged:
         return None  # it must be set aside before any check reads the work tree
-    tree = written.decode().strip() if written else None
     return _start(Prestart(root, git_dir, common_dir, staged, tree), plan, out)
+
+
+def _id_size(status: bytes | None) -> int | None:
+    """The object id's length in bytes, from ``status --branch``'s ``# branch.oid`` line."""
+    head = b"# branch.oid "
+    if status is None or not status.startswith(head):
+        return None  # an unborn branch says "(initial)": no id to measure
+    oid = status[len(head) : status.find(b"\0")]
+    return len(oid) // 2 if all(c in b"0123456789abcdef" for c in oid) else None
 
 
 class Due:
@@ -518,34 +598,58 @@ def _start(early: Prestart, plan: Sequence[PlannedCheck], out: IO[str]) -> int |
     database = os.path.join(early.common_dir, STATE_DIR, "state.db")
     if not os.path.exists(database):
         return None
-    due: list[Due] = []
-    cached: list[str] = []
+    import sqlite3  # loaded already, while git worked
+
     connection = sqlite3.connect(database, timeout=30, isolation_level=None)
     try:
-        for check in plan:
-            name, _, globs, whole_tree, setup, template = check[:6]
-            files = [(path, blob) for path, blob in early.staged if matches(path, globs)]
-            if not files and FILES in template:
-                continue  # the full runner skips it: no files, no tool
-            if whole_tree:  # as hookrun.plan: the tree is the subject, every file is checked
-                tree = early.tree
-                is_due = tree is None or tree not in passed(connection, name, setup, [tree])
-                pending = files if is_due and FILES in template else []
-                subjects = [tree] if tree else []
-            else:
-                done = passed(connection, name, setup, [blob for _, blob in files])
-                pending = [(path, blob) for path, blob in files if blob not in done]
-                is_due = bool(pending)
-                subjects = [blob for _, blob in pending]
-            if is_due:
-                paths = [path for path, _ in pending]
-                due.append(Due(check, paths, subjects, len(files) - len(pending)))
-            else:
-                cached.append(name)
-    except sqlite3.Error:
-        return None  # an old or damaged database: the full runner reports it
-    finally:
+        result = _run(early, plan, connection, out)
+    except BaseException as error:
+        early.stop()
         connection.close()
+        if isinstance(error, sqlite3.Error):
+            return None  # an old or damaged database: the full runner reports it
+        raise
+    if result != 0:
+        connection.close()
+        return result
+    # Closing the last connection checkpoints the WAL into the database, with an fsync, while
+    # the commit waits. The hook's process ends right after this answer (hookmain.shim_exit),
+    # so the connection is left open: its writes are committed, and the next connection (or
+    # SQLite's own checkpoint, every thousand pages) carries the WAL on.
+    _answering[:] = [connection]  # one at most: an earlier one is closed now
+    return 0
+
+
+_answering: list[sqlite3.Connection] = []
+
+
+def _run(
+    early: Prestart, plan: Sequence[PlannedCheck], connection: sqlite3.Connection, out: IO[str]
+) -> int | Prestart | None:
+    """Look the staged files up in the cache, start what is due, and finish if all goes well."""
+    connection.execute("PRAGMA synchronous=NORMAL")  # a cache: no fsync per commit needed
+    due: list[Due] = []
+    cached: list[str] = []
+    for check in plan:
+        name, _, globs, whole_tree, setup, template = check[:6]
+        files = [(path, blob) for path, blob in early.staged if matches(path, globs)]
+        if not files and FILES in template:
+            continue  # the full runner skips it: no files, no tool
+        if whole_tree:  # as hookrun.plan: the tree is the subject, every file is checked
+            tree = early.tree
+            is_due = tree is None or tree not in passed(connection, name, setup, [tree])
+            pending = files if is_due and FILES in template else []
+            subjects = [tree] if tree else []
+        else:
+            done = passed(connection, name, setup, [blob for _, blob in files])
+            pending = [(path, blob) for path, blob in files if blob not in done]
+            is_due = bool(pending)
+            subjects = [blob for _, blob in pending]
+        if is_due:
+            paths = [path for path, _ in pending]
+            due.append(Due(check, paths, subjects, len(files) - len(pending)))
+        else:
+            cached.append(name)
     if not due:
         _report([], cached, out)
         return 0
@@ -561,48 +665,44 @@ def _start(early: Prestart, plan: Sequence[PlannedCheck], out: IO[str]) -> int |
         return None  # a tool vanished since the plan was saved: the full runner reports it
     if len(fixers) > 1 or any(FILES not in item.check[5] for item in due):
         return early
-    try:
-        finished = _complete(early, fixers + [i for i in due if not i.check[1]], database)
-    except BaseException:
-        early.stop()
-        raise
-    if not finished:
+    # Waited for in the order they are likely to end: the fixer, then the quick checks, the
+    # whole-tree ones (mypy) last, each pass recorded while the slower ones still run.
+    others = sorted((item for item in due if not item.check[1]), key=lambda item: item.check[3])
+    if not _complete(early, fixers + others, connection):
         return early
-    _report(finished, cached, out)
+    early.stop()  # all finished: this closes their output files
+    _report(fixers + [item for item in due if not item.check[1]], cached, out)
     return 0
 
 
-def _complete(early: Prestart, due: Sequence[Due], database: str) -> list[Due]:
+def _complete(early: Prestart, due: Sequence[Due], connection: sqlite3.Connection) -> bool:
     """Finish the usual commit here: every check passed and the fixer wrote no file.
 
-    Returns the checks that passed, recorded in the cache, or [] when anything else happened
-    (a failure, a fix, output to read): the full runner then adopts the checks, finished or
-    not, and reports as always.
+    Records each pass as soon as it is known (a pass stands on its own; the full runner
+    records it again if it takes over). Returns False when anything else happened (a failure,
+    a fix, output to read): the full runner then adopts the checks, finished or not, and
+    reports as always.
     """
+    import sqlite3  # loaded already
+
     for item in due:  # the fixer first: a fix voids the others, so the full runner takes over
         name, fixes = item.check[0], item.check[1]
         started = early.started[name]
         if started.process.wait() != 0:
-            return []
+            return False
         if fixes:
             paths = [os.path.join(early.root, path) for path in item.paths]
             if [file_stamp(path) for path in paths] != [early.stamps.get(p) for p in item.paths]:
-                return []
+                return False
         elif item.check[8]:
             started.output.seek(0)
             if started.output.read().strip() not in (b"", b"[]"):
-                return []  # a clean run prints nothing, or an empty list: let it be read
-    connection = sqlite3.connect(database, timeout=30, isolation_level=None)
-    try:
-        connection.execute("PRAGMA synchronous=NORMAL")  # a cache: no fsync per commit needed
-        for item in due:
-            remember(connection, item.check[0], item.check[4], item.subjects)
-    except sqlite3.Error:
-        return []
-    finally:
-        connection.close()
-    early.stop()  # all finished: this closes their output files
-    return list(due)
+                return False  # a clean run prints nothing, or an empty list: let it be read
+        try:
+            remember(connection, name, item.check[4], item.subjects)
+        except sqlite3.Error:
+            return False  # the full runner adopts the checks and records them itself
+    return True
 
 
 def _report(passed: Sequence[Due], cached: Sequence[str], out: IO[str]) -> None:

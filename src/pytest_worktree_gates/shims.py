@@ -32,11 +32,12 @@ done
 exec "$python" -c '
 import sys
 try:
-    from pytest_worktree_gates.hookmain import main
+    from pytest_worktree_gates.hookmain import main, shim_exit
 except ImportError:
-    sys.exit("worktree-gates: " + sys.executable + " lacks pytest-worktree-gates; "
-             "pip install pytest-worktree-gates, or skip the hook with --no-verify")
-sys.exit(main(sys.argv[1:]))
+    sys.exit("worktree-gates: " + sys.executable + " lacks pytest-worktree-gates (or has a "
+             "release older than this hook); pip install -U pytest-worktree-gates, or skip "
+             "the hook with --no-verify")
+shim_exit(main(sys.argv[1:]))
 ' {stage} "$@"
 """
 
