@@ -59,6 +59,20 @@ def child_env() -> dict[str, str]:
     }
 
 
+def run_pytest(root: Path, *args: str) -> str:
+    """Run pytest in ``root`` with :func:`child_env`'s environment; assert it passed; its output."""
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        cwd=root,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
 def write_project(root: Path, databases: str) -> Path:
     """A committed git repo with ``databases`` as its [tool.worktree-gates.databases] config."""
     root.mkdir(parents=True, exist_ok=True)

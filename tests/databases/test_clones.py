@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 
 from pytest_worktree_gates.databases import templates
-from tests.databases.helpers import cli, purge, reachable_dir, require_local, write_project
+from tests.databases.helpers import (
+    cli,
+    purge,
+    reachable_dir,
+    require_local,
+    run_pytest,
+    write_project,
+)
 from tests.databases.test_fixtures import SETUP, toml_string
 
 CONFIG = """
@@ -70,14 +77,7 @@ def project() -> Iterator[Path]:
 
 def run(root: Path, *args: str) -> dict[int, str]:
     """Run the six tests; the clone each got, as {oid: name}."""
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_clones.py", *args],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    run_pytest(root, "test_clones.py", *args)
     log = root / "clones.log"
     lines = log.read_text().splitlines()
     log.unlink()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,12 +11,12 @@ import pytest
 from tests.conftest import git
 from tests.databases.helpers import (
     add_worktree,
-    child_env,
     cli,
     purge,
     reachable_dir,
     refused_up,
     require_local,
+    run_pytest,
     write_project,
 )
 
@@ -66,16 +64,7 @@ def external_config(urls: dict[str, str]) -> str:
 
 def run_tests(root: Path) -> str:
     (root / "test_app.py").write_text(APP_TEST)
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "test_app.py"],
-        cwd=root,
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
+    return run_pytest(root, "-s", "test_app.py")
 
 
 def databases(url: str, prefix: str) -> list[str]:
@@ -142,14 +131,7 @@ def test_xdist_workers_get_their_own_redis_index(servers: dict[str, str]) -> Non
 
         flush()  # another test of this module may have written to one of these indices
         try:
-            done = subprocess.run(
-                [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2"],
-                cwd=root,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            assert done.returncode == 0, done.stdout + done.stderr
+            run_pytest(root, "-n", "2")
             lines = (root / "indices.log").read_text().splitlines()
             seen = {line.split(" ", 2)[0]: line.split(" ", 2)[1:] for line in lines}
             assert set(seen) == {"gw0", "gw1"}

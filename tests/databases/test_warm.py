@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,11 +16,11 @@ import pytest
 from tests.conftest import git, init_repo
 from tests.databases.helpers import (
     add_worktree,
-    child_env,
     cli,
     purge,
     reachable_dir,
     require_local,
+    run_pytest,
     write_project,
 )
 
@@ -69,18 +67,10 @@ def test_a_warm_session_skips_config_and_git_and_finds_the_same_server(project: 
     cli(project, "db", "up")
     (project / "test_warm.py").write_text(WARM_TEST)
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-s", "test_warm.py"],
-            cwd=project,
-            env=child_env(),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        output = run_pytest(project, "-s", "test_warm.py")
     finally:
         (project / "test_warm.py").unlink()
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert f"SERVER {status_port(project)} shop" in done.stdout
+    assert f"SERVER {status_port(project)} shop" in output
 
 
 def test_facts_are_only_used_for_their_config(
