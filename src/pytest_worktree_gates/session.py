@@ -9,11 +9,11 @@ import os
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_worktree_gates import appfixture, checkrun, git, reports, serving, state
+from pytest_worktree_gates import appfixture, checkrun, git, reports, state
 from pytest_worktree_gates.baseline import read_baseline
 from pytest_worktree_gates.config import Config, Gate, load
 from pytest_worktree_gates.errors import GatesError
@@ -28,6 +28,9 @@ from pytest_worktree_gates.gates.model import (
     TestFacts,
     exit_code,
 )
+
+if TYPE_CHECKING:  # serving (http.client, the port leases) is imported only by a gate that serves
+    from pytest_worktree_gates import serving
 
 NO_TESTS_RAN = 5  # pytest.ExitCode.NO_TESTS_COLLECTED
 
@@ -75,6 +78,8 @@ def prepare(early_config: pytest.Config, options: Any) -> GateSetup:
     setup.unrecordable = _narrowing(early_config, options, setup)
     # Under xdist the controller serves the app for every worker; see appfixture.
     if gate.serve and not appfixture.served_by_parent() and not options.collectonly:
+        from pytest_worktree_gates import serving
+
         serving.require_program(gate)
         if repo is None:
             raise GatesError(
@@ -163,6 +168,8 @@ class GateSession:
     def serve_app(self, reservation: serving.Reservation) -> None:
         """Start the app and wait for its health, before xdist starts workers (they inherit
         the env set here) and before the first test."""
+        from pytest_worktree_gates import serving
+
         serve = serving.serve_of(self.setup.gate)
         try:
             self.app = serving.start(serve, reservation, self.setup.config.root, own_group=True)
@@ -186,6 +193,8 @@ class GateSession:
 
     def stop_app(self) -> None:
         if self.app is not None:
+            from pytest_worktree_gates import serving
+
             serving.stop(self.app)
             self.app = None
 
