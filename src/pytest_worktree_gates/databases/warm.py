@@ -27,6 +27,7 @@ from pathlib import Path
 
 from pytest_worktree_gates.databases.base import HOST, Server, probe, secret_file
 from pytest_worktree_gates.errors import GatesError
+from pytest_worktree_gates.hookstart import git_dirs
 from pytest_worktree_gates.pyproject import find_pyproject
 
 FILE = "warm.json"
@@ -75,23 +76,12 @@ def forget(git_dir: Path, engine: str) -> None:
 
 
 def find_git_dir(start: Path) -> tuple[Path, Path] | None:
-    """The worktree root at or above ``start`` and its git dir, read from the ``.git`` entry.
-
-    A linked worktree (or a submodule) has a ``.git`` file that names its git dir.
-    """
+    """The worktree root at or above ``start`` and its git dir, read from the ``.git`` entry
+    (a linked worktree's ``.git`` file names its git dir) as the commit hook reads it."""
     for folder in (start, *start.parents):
-        dot_git = folder / ".git"
-        if dot_git.is_dir():
-            return folder, dot_git.resolve()
-        if dot_git.is_file():
-            try:
-                text = dot_git.read_text()
-            except OSError:
-                return None
-            if not text.startswith("gitdir: "):
-                return None
-            pointer = Path(text.removeprefix("gitdir: ").strip())
-            return folder, (pointer if pointer.is_absolute() else folder / pointer).resolve()
+        if (folder / ".git").exists():
+            dirs = git_dirs(str(folder))
+            return None if dirs is None else (folder, Path(dirs[0]))
     return None
 
 
