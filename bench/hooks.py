@@ -1,11 +1,12 @@
 """Commit-hook latency: worktree-gates against pre-commit and prek, side by side, in one run.
 
-A synthetic repo of MODULES Python modules is copied three times. Each copy runs the same three
-steps at commit time (ruff format, ruff check, mypy): through `worktree-gates hooks install`,
-through `pre-commit install` and through `prek install`, the latter two with `repo: local` /
-`language: system` hooks. Runs are interleaved (one of each in turn), so that load on the
-machine hits all three alike; the report gives medians and ratios against the anchors measured
-in the same run, and the floor: the same tools run directly on the same files.
+A synthetic repo of MODULES Python modules is copied four times. Each copy runs the same three
+steps at commit time (ruff format, ruff check, mypy): through `worktree-gates hooks install`
+(twice: as installed, and with its preload servers turned off), through `pre-commit install`
+and through `prek install`, the latter two with `repo: local` / `language: system` hooks. Runs
+are interleaved (one of each in turn), so that load on the machine hits all alike; the report
+gives medians and ratios against the anchors measured in the same run, and the floor: the same
+tools run directly on the same files.
 
     .venv/bin/python bench/hooks.py [--runs 7] [--modules 500] [--write docs/benchmarks.md]
 """
@@ -28,6 +29,8 @@ HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent
 BIN = Path(sys.executable).parent
 TOOLS = ("worktree-gates", "pre-commit", "prek")
+# worktree-gates again, with its preload servers turned off: what they contribute.
+PLAIN = "worktree-gates, preload off"
 
 PYPROJECT = """\
 [project]
@@ -114,8 +117,12 @@ def env() -> dict[str, str]:
 ENV = env()
 
 
-def sh(args: Sequence[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(args, cwd=cwd, env=ENV, capture_output=True, text=True, check=False)
+def sh(
+    args: Sequence[str], cwd: Path, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        args, cwd=cwd, env=env or ENV, capture_output=True, text=True, check=False
+    )
     if check and done.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed in {cwd}:\n{done.stdout}\n{done.stderr}")
     return done
@@ -136,7 +143,7 @@ def make_repo(root: Path, modules: int) -> None:
 
 
 def install(tool: str, root: Path) -> None:
-    if tool == "worktree-gates":
+    if tool in ("worktree-gates", PLAIN):
         sh([str(BIN / "worktree-gates"), "hooks", "install"], root)
     else:
         sh([str(BIN / tool), "install"], root)
@@ -159,8 +166,9 @@ def timed(action: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def commit(root: Path, serial: int) -> None:
-    sh(["git", "commit", "-q", "-m", f"change {serial}"], root)
+def commit(tool: str, root: Path, serial: int) -> None:
+    env = {**ENV, "WORKTREE_GATES_PRELOAD_IDLE": "0"} if tool == PLAIN else ENV
+    sh(["git", "commit", "-q", "-m", f"change {serial}"], root, env=env)
 
 
 def measure_commits(
@@ -172,7 +180,7 @@ def measure_commits(
             serial[0] += 1
             touch(root, files, serial[0])
             sh(["git", "add", "-A"], root)
-            took = timed(lambda root=root: commit(root, serial[0]))
+            took = timed(lambda tool=tool, root=root: commit(tool, root, serial[0]))
             if run >= 2:
                 times[tool].append(took)
     return times
@@ -221,10 +229,11 @@ def report(args: argparse.Namespace, one: dict[str, list[float]], many: dict[str
            floor_one: list[float], floor_many: list[float], cached: list[float],
            via_cli: list[float], bare: list[float]) -> str:  # fmt: skip
     def row(name: str, values: dict[str, list[float]], floor: list[float]) -> str:
-        ours, pre_commit, prek = (ms(values[tool]) for tool in TOOLS)
+        ours, pre_commit, prek, plain = (ms(values[tool]) for tool in (*TOOLS, PLAIN))
         return (
-            f"| {name} | {ours:.0f} | {pre_commit:.0f} | {prek:.0f} | {ms(floor):.0f} "
-            f"| {ours / pre_commit:.2f}x | {ours / prek:.2f}x |"
+            f"| {name} | {ours:.0f} | {plain:.0f} | {pre_commit:.0f} | {prek:.0f} "
+            f"| {ms(floor):.0f} | {ours / pre_commit:.2f}x ({plain / pre_commit:.2f}x) "
+            f"| {ours / prek:.2f}x ({plain / prek:.2f}x) |"
         )
 
     versions = {
@@ -242,9 +251,12 @@ def report(args: argparse.Namespace, one: dict[str, list[float]], many: dict[str
         "`language: system`). Each change is new content, so the worktree-gates result cache "
         f"never helps in the commit rows. Medians of {args.runs} interleaved runs after two "
         "warm-up rounds, in milliseconds; the floor is the three tools run directly, one after "
-        "the other, on the same files.\n",
-        "| scenario | worktree-gates | pre-commit | prek | floor | vs pre-commit | vs prek |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "the other, on the same files. worktree-gates runs mypy in its preload server (see "
+        "hooks.md, preloaded Python tools); the column *preload off* is the same hook with "
+        "`WORKTREE_GATES_PRELOAD_IDLE=0`, and its ratios are in brackets.\n",
+        "| scenario | worktree-gates | preload off | pre-commit | prek | floor "
+        "| vs pre-commit | vs prek |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         row("`git commit`, 1 staged file", one, floor_one),
         row(f"`git commit`, {args.many} staged files", many, floor_many),
         "",
@@ -286,10 +298,11 @@ def main() -> int:
         ENV["PREK_HOME"] = str(base / "prek-home")
         make_repo(base / "template", args.modules)
         repos = {}
-        for tool in TOOLS:
-            shutil.copytree(base / "template", base / tool, symlinks=True)
-            install(tool, base / tool)
-            repos[tool] = base / tool
+        for tool in (*TOOLS, PLAIN):
+            folder = base / tool.replace(", ", "-").replace(" ", "-")
+            shutil.copytree(base / "template", folder, symlinks=True)
+            install(tool, folder)
+            repos[tool] = folder
         serial = [0]
         print("one staged file ...", file=sys.stderr)
         one = measure_commits(repos, 1, args.runs, serial)

@@ -33,6 +33,8 @@ def _isolated_git(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
     for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GITHUB_ACTIONS"):
         monkeypatch.delenv(name, raising=False)
+    # Hooks run real mypy in many tests: its preload servers go soon after, not in 10 minutes.
+    monkeypatch.setenv("WORKTREE_GATES_PRELOAD_IDLE", "20")
     yield
 
 

@@ -262,7 +262,7 @@ def test_a_plan_is_void_once_a_config_file_or_a_tool_is_rewritten(tmp_path: Path
     def save() -> None:
         key = hookstart.plan_key(str(root))
         check = ("lint", False, ("*.py",), False, "setup", ("tool", hookstart.FILES), str(tool),
-                 hookstart.file_stamp(str(tool)), False)  # fmt: skip
+                 hookstart.file_stamp(str(tool)), False, True)  # fmt: skip
         hookstart.save_plan(state, key, [check])
 
     save()

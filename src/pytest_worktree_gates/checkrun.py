@@ -28,6 +28,7 @@ from pytest_worktree_gates.hookstart import search_path
 if TYPE_CHECKING:
     from pytest_worktree_gates.gates.model import CheckFacts
     from pytest_worktree_gates.hookstart import Child, Started
+    from pytest_worktree_gates.preload import Forked
 
 OUTPUT_TAIL = 40  # lines of a failing check's output kept for the report
 
@@ -226,14 +227,19 @@ class RunningCheck:
         files: Sequence[str],
         argv: list[str] | None = None,
         started: Started | None = None,
+        preload: bool = False,
     ) -> None:
-        """``started``: the same command, already started by the hook's early start."""
+        """``started``: the same command, already started by the hook's early start.
+
+        ``preload``: a hook's run, which may go to the tool's preload server (a gate's never
+        does: it judges a change, so its tools run exactly as configured, as plain processes).
+        """
         self.check = check
         self.root = root
         self.files = len(files)
         self.argv = command(check, files) if argv is None else argv
         self.display = check.run.replace("{files}", f"<{len(files)} files>")
-        self._process: subprocess.Popen[bytes] | Child | None = None
+        self._process: subprocess.Popen[bytes] | Child | Forked | None = None
         self._output: IO[bytes]
         self._errors: IO[bytes]
         self.failed_paths: set[str] | None = None  # files with findings, relative; None: unknown
@@ -250,9 +256,12 @@ class RunningCheck:
         if files or "{files}" not in check.run:
             env = git.clean_env()
             env["PATH"] = search_path()
-            self._process = subprocess.Popen(
-                self.argv, cwd=root, stdout=self._output, stderr=self._errors, env=env
-            )
+            if preload:
+                self._process = _preloaded(check, self.argv, root, env, self._output, self._errors)
+            if self._process is None:
+                self._process = subprocess.Popen(
+                    self.argv, cwd=root, stdout=self._output, stderr=self._errors, env=env
+                )
 
     def finish(self) -> CheckFacts:
         from pytest_worktree_gates.gates.model import CheckFacts
@@ -293,6 +302,22 @@ class RunningCheck:
             self._process.wait()
         self._output.close()
         self._errors.close()
+
+
+def _preloaded(
+    check: Check, argv: Sequence[str], root: Path, env: dict[str, str], output: IO[bytes],
+    errors: IO[bytes],
+) -> Forked | None:  # fmt: skip
+    """The run in the tool's preload server, or None to start it plainly."""
+    from pytest_worktree_gates import preload
+
+    program = shutil.which(argv[0], path=env["PATH"])
+    if program is None:
+        return None  # Popen raises the error that names the program
+    try:
+        return preload.run(program, argv, str(root), env, output.fileno(), errors.fileno())
+    except preload.PreloadError as error:
+        raise GatesError(f"check {check.name!r}: {error}") from None
 
 
 def start(checks: Sequence[Check], root: Path) -> list[RunningCheck]:

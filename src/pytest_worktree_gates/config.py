@@ -54,6 +54,7 @@ class Check:
     fixes: bool = False
     stage: str = "pre-commit"
     files: tuple[str, ...] = ("*.py",)
+    preload: bool = True  # a hook may run a Python tool in a fork of a server that imported it
 
 
 @dataclass(frozen=True)
@@ -378,6 +379,7 @@ def _checks(reader: _Reader) -> dict[str, Check]:
             fixes=step.get("fixes", bool, base.fixes, "true or false"),
             stage=step.choice("stage", base.stage, STAGES),
             files=step.strings("files", base.files),
+            preload=step.get("preload", bool, base.preload, "true or false"),
         )
         step.done()
     reader.done()

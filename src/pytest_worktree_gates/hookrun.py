@@ -143,7 +143,7 @@ def _running(
     paths = [t.path for t in step.pending]
     argv = checkrun.hook_command(step.check, paths)
     adopted = started.pop(step.check.name, None) if started else None
-    return checkrun.RunningCheck(step.check, root, paths, argv, adopted)
+    return checkrun.RunningCheck(step.check, root, paths, argv, adopted, step.check.preload)
 
 
 def _reconcile(steps: Sequence[Step], started: dict[str, hookstart.Started]) -> None:

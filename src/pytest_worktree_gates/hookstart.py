@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from typing import IO, Any
 
     from pytest_worktree_gates.config import Check
+    from pytest_worktree_gates.preload import Forked
 
 # Variables a git hook exports that would redirect a child git to another repo or index.
 REPO_VARIABLES = (
@@ -216,9 +217,9 @@ def fill(template: Sequence[str], paths: Sequence[str]) -> list[str]:
 # What the full runner learnt about the pre-commit checks, so that the next commit need not
 # parse the config or ask the tools their version: per check its name, whether it fixes files,
 # its globs, whether its cache subject is the whole tree, its setup digest, its command with
-# FILES for the files, its program with that file's identity, and whether its output is read
-# for findings. The plan is valid while the package, the interpreter, PATH, the config files
-# and the programs are the same files.
+# FILES for the files, its program with that file's identity, whether its output is read for
+# findings, and whether it may run in a preload server (see preload.py). The plan is valid
+# while the package, the interpreter, PATH, the config files and the programs are the same.
 
 Stamp = tuple[int, int, int, int] | None
 
@@ -243,8 +244,8 @@ def plan_key(root: str) -> tuple[object, ...]:
     return (__version__, sys.executable, search_path(), configs)
 
 
-PlannedCheck = tuple[str, bool, tuple[str, ...], bool, str, tuple[str, ...], str, Stamp, bool]
-PLANNED_FIELDS = 9  # a plan saved by another release may hold other fields: not used
+PlannedCheck = tuple[str, bool, tuple[str, ...], bool, str, tuple[str, ...], str, Stamp, bool, bool]
+PLANNED_FIELDS = 10  # a plan saved by another release may hold other fields: not used
 
 
 def planned(
@@ -262,7 +263,7 @@ def planned(
     """
     stamp = file_stamp(program)
     return (check.name, check.fixes, tuple(check.files), whole_tree, setup, tuple(template),
-            program, stamp, parsed)  # fmt: skip
+            program, stamp, parsed, check.preload)  # fmt: skip
 
 
 def save_plan(folder: str, key: tuple[object, ...], checks: Sequence[PlannedCheck]) -> None:
@@ -346,8 +347,9 @@ class Started:
     __slots__ = ("argv", "errors", "fixes", "output", "process")
 
     def __init__(
-        self, argv: list[str], fixes: bool, process: Child, output: IO[bytes], errors: IO[bytes]
-    ) -> None:
+        self, argv: list[str], fixes: bool, process: Child | Forked, output: IO[bytes],
+        errors: IO[bytes],
+    ) -> None:  # fmt: skip
         self.argv = argv
         self.fixes = fixes
         self.process = process
@@ -661,8 +663,8 @@ def _run(
     first = sorted(due, key=lambda item: not item.check[3])
     try:
         _spawn(early, [item for item in first if not item.check[1]] + fixers[:1])
-    except OSError:
-        return None  # a tool vanished since the plan was saved: the full runner reports it
+    except (OSError, ValueError):
+        return None  # a tool vanished, or a bad preload setting: the full runner reports it
     if len(fixers) > 1 or any(FILES not in item.check[5] for item in due):
         return early
     # Waited for in the order they are likely to end: the fixer, then the quick checks, the
@@ -731,7 +733,14 @@ def _spawn(early: Prestart, due: Sequence[Due]) -> None:
                 os.unlink(path)
                 streams.append(stream)
             # argv[0] as written; the program as planned; in the work tree's top (our cwd).
-            process = Child(check[6], argv, env, streams[0].fileno(), streams[1].fileno())
+            out, err = streams[0].fileno(), streams[1].fileno()
+            process: Child | Forked | None = None
+            if check[9]:
+                from pytest_worktree_gates import preload
+
+                process = preload.run(check[6], argv, early.root, env, out, err)
+            if process is None:
+                process = Child(check[6], argv, env, out, err)
             early.started[check[0]] = Started(argv, check[1], process, streams[0], streams[1])
     except BaseException:
         early.stop()

@@ -1,0 +1,508 @@
+"""Preload servers: a Python tool imported once, each hook run a fork of it, same as a plain run.
+
+Every test uses real processes: a console script with this interpreter's shebang (as pip
+writes one), its server started by a real hook or by ``preload.run``, and /proc to see which
+process did what.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pytest_worktree_gates import preload
+from pytest_worktree_gates.hookstart import clean_env, search_path
+from tests.conftest import git
+from tests.hookrepos import PY, hook_env, install, make_repo
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="preload servers run on Linux only"
+)
+
+# The tool's module: imported once by a server, run by each fork. Each run appends a record.
+TOOL_MODULE = """\
+import json, os, subprocess, sys, time
+
+IMPORTED_BY = os.getpid()
+
+
+def main():
+    files = sys.argv[1:]
+    record = {
+        "pid": os.getpid(), "imported_by": IMPORTED_BY, "ppid": os.getppid(),
+        "argv0": sys.argv[0], "files": files, "cwd": os.getcwd(),
+        "mark": os.environ.get("WTG_MARK"), "author_date": os.environ.get("GIT_AUTHOR_DATE"),
+    }
+    with open(os.environ["WTG_TOOL_LOG"], "a") as log:
+        log.write(json.dumps(record) + "\\n")
+    if any("sleep" in open(name).read() for name in files if os.path.exists(name)):
+        child = subprocess.Popen(["sleep", "300"])
+        with open(os.environ["WTG_TOOL_LOG"] + ".child", "w") as note:
+            note.write(str(child.pid))
+        time.sleep(300)
+    bad = [name for name in files if "bad" in open(name).read()]
+    for name in bad:
+        print(f"{name}:1: bad line")
+    print(f"checked {len(files)} files", file=sys.stderr)
+    return 3 if bad else 0
+"""
+
+
+def write_tool(folder: Path, name: str = "checker") -> Path:
+    """A console script as pip writes it, with the module it imports beside it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}_main.py").write_text(TOOL_MODULE)
+    script = folder / name
+    script.write_text(
+        f"#!{PY}\nimport sys\nfrom {name}_main import main\n"
+        "if __name__ == '__main__':\n    sys.exit(main())\n"
+    )
+    script.chmod(0o755)
+    return script
+
+
+def records(log: Path) -> list[dict[str, object]]:
+    """The tool's runs on files (not the runner asking its --version, for the cache key)."""
+    lines = log.read_text().splitlines() if log.exists() else []
+    runs = [json.loads(line) for line in lines]
+    return [run for run in runs if run["files"] != ["--version"]]
+
+
+def preloaded(record: dict[str, object]) -> bool:
+    """Was this run a fork of a server (imported by another process)?"""
+    return record["imported_by"] != record["pid"]
+
+
+def servers(script: Path) -> list[int]:
+    """The pids of the preload servers of ``script``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            words = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"pytest_worktree_gates.preload" in words and str(script).encode() in words:
+            found.append(int(entry.name))
+    return found
+
+
+def listening(pid: int) -> bool:
+    """Does the process hold a listening preload socket (bound, and done importing)?"""
+    inodes = set()
+    try:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    except OSError:
+        return False
+    for line in Path("/proc/net/unix").read_text().splitlines()[1:]:
+        fields = line.split()
+        # Flags 00010000: accepting connections.
+        if len(fields) >= 8 and fields[6] in inodes and fields[3] == "00010000":
+            return fields[7].startswith("@worktree-gates-preload-")
+    return False
+
+
+def wait_until(condition: object, what: str, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def wait_for_server(script: Path) -> int:
+    wait_until(lambda: any(listening(pid) for pid in servers(script)), f"a server of {script}")
+    (pid,) = [pid for pid in servers(script) if listening(pid)]
+    return pid
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.fixture
+def tools(tmp_path: Path) -> Iterator[Path]:
+    """A folder for console scripts; every server of one is stopped at the end."""
+    folder = tmp_path / "tools"
+    folder.mkdir()
+    yield folder
+    for script in folder.iterdir():
+        for pid in servers(script):
+            os.kill(pid, signal.SIGTERM)  # a clean exit: coverage data is written
+            wait_until(lambda pid=pid: not alive(pid), f"server {pid} to stop", 10)
+
+
+def project(tmp_path: Path, script: Path, extra: str = "") -> Path:
+    checks = (
+        '[tool.worktree-gates.checks]\npreset = "none"\n'
+        f"tool = {{ run = {json.dumps(str(script) + ' {files}')}{extra} }}\n"
+    )
+    root = make_repo(tmp_path / "repo", checks)
+    install(root)
+    return root
+
+
+def commit_env(log: Path, **more: str) -> dict[str, str]:
+    env = hook_env()
+    env.update(WTG_TOOL_LOG=str(log), WTG_MARK="marked", **more)
+    return env
+
+
+def git_commit(root: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", "commit", "-q", "-m", "change"], cwd=root, env=env, capture_output=True, text=True
+    )
+
+
+def stage(root: Path, name: str, text: str) -> None:
+    (root / name).write_text(text)
+    git(root, "add", name)
+
+
+def test_the_second_commit_runs_the_tool_in_a_fork_of_its_server(
+    tmp_path: Path, tools: Path
+) -> None:
+    script = write_tool(tools)
+    root = project(tmp_path, script)
+    log = tmp_path / "tool.log"
+    env = commit_env(log)
+    stage(root, "one.py", "x = 1\n")
+    assert git_commit(root, env).returncode == 0
+    server = wait_for_server(script)
+    stage(root, "two.py", "y = 2\n")
+    done = git_commit(root, env)
+    assert done.returncode == 0, done.stderr
+    first, second = records(log)
+    assert not preloaded(first)
+    assert preloaded(second)
+    assert second["imported_by"] == second["ppid"] == server
+    # The fork is the plain run in all that the tool can see: argv, directory, environment
+    # (down to what git sets for this very commit).
+    for run in (first, second):
+        assert run["argv0"] == str(script)
+        assert run["cwd"] == str(root)
+        assert run["mark"] == "marked"
+        assert run["author_date"]
+    assert (first["files"], second["files"]) == (["one.py"], ["two.py"])
+
+
+def test_a_failing_run_reports_the_same_whether_preloaded_or_not(
+    tmp_path: Path, tools: Path
+) -> None:
+    script = write_tool(tools)
+    root = project(tmp_path, script)
+    log = tmp_path / "tool.log"
+    env = commit_env(log)
+    stage(root, "warm.py", "x = 1\n")
+    assert git_commit(root, env).returncode == 0
+    wait_for_server(script)
+    stage(root, "broken.py", "bad = 1\n")
+    forked = git_commit(root, env)
+    plain = git_commit(root, {**env, preload.IDLE_VARIABLE: "0"})
+    assert [preloaded(run) for run in records(log)[1:]] == [True, False]
+    assert forked.returncode == plain.returncode == 1
+    assert forked.stdout == plain.stdout
+    assert forked.stderr == plain.stderr
+    assert "broken.py:1: bad line" in forked.stdout + forked.stderr
+
+
+def test_real_mypy_in_a_fork_prints_what_a_plain_mypy_prints(tmp_path: Path) -> None:
+    mypy = Path(PY).parent / "mypy"
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "typed.py").write_text(
+        'count: int = "three"\n\n\ndef f(x: int) -> str:\n    return x\n'
+    )
+    env = clean_env()
+    env["PATH"] = search_path()
+    argv = ["mypy", "typed.py", "-O", "json", "--cache-dir", str(tmp_path / "cache")]
+    plain = subprocess.run(argv, cwd=root, env=env, capture_output=True)
+    try:
+        forked = None
+        deadline = time.monotonic() + 30
+        while forked is None:  # the first request starts the server; then it answers
+            assert time.monotonic() < deadline, "no mypy server answered"
+            with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+                run = preload.run(str(mypy), argv, str(root), env, out.fileno(), err.fileno())
+                if run is not None:
+                    code = run.wait()
+                    out.seek(0)
+                    err.seek(0)
+                    forked = (code, out.read(), err.read())
+            time.sleep(0.05)
+    finally:
+        for pid in servers(mypy):
+            os.kill(pid, signal.SIGTERM)
+    assert forked == (plain.returncode, plain.stdout, plain.stderr)
+    assert plain.returncode == 1
+    assert b'"code": "assignment"' in plain.stdout
+    assert b'"code": "return-value"' in plain.stdout
+
+
+def run_sleeper(tmp_path: Path, script: Path, log: Path) -> preload.Forked:
+    """A run through the API that sleeps (and starts a child that sleeps), once a server is up."""
+    root = tmp_path / "work"
+    root.mkdir(exist_ok=True)
+    (root / "slow.py").write_text("sleep\n")
+    env = {**clean_env(), "WTG_TOOL_LOG": str(log)}
+    argv = [script.name, "slow.py"]
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        assert preload.run(str(script), [script.name], str(root), env, null, null) is None
+        wait_for_server(script)
+        forked = preload.run(str(script), argv, str(root), env, null, null)
+    finally:
+        os.close(null)
+    assert forked is not None
+    return forked
+
+
+def test_kill_stops_the_run_and_what_it_started(tmp_path: Path, tools: Path) -> None:
+    script = write_tool(tools)
+    log = tmp_path / "tool.log"
+    forked = run_sleeper(tmp_path, script, log)
+    child = Path(f"{log}.child")
+    wait_until(child.exists, "the run to start its child")
+    assert forked.poll() is None
+    forked.kill()
+    assert forked.wait() == -signal.SIGKILL
+    wait_until(lambda: not alive(int(child.read_text())), "the run's child to be killed", 10)
+    assert not alive(forked.pid)
+
+
+def test_a_client_that_dies_takes_its_run_with_it(tmp_path: Path, tools: Path) -> None:
+    script = write_tool(tools)
+    log = tmp_path / "tool.log"
+    code = (
+        "import os, sys, time\n"
+        "from pathlib import Path\n"
+        "from tests.test_preload import run_sleeper\n"
+        "forked = run_sleeper(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]))\n"
+        "print(forked.pid, flush=True)\n"
+        "time.sleep(300)\n"
+    )
+    client = subprocess.Popen(
+        [PY, "-c", code, str(tmp_path), str(script), str(log)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parent.parent,
+    )
+    assert client.stdout is not None
+    pid = int(client.stdout.readline())
+    assert alive(pid)
+    client.kill()  # no goodbye: the server sees the connection close
+    client.wait()
+    wait_until(lambda: not alive(pid), "the orphaned run to be killed", 10)
+
+
+def test_a_tool_changed_on_disk_is_run_plainly_and_gets_a_new_server(
+    tmp_path: Path, tools: Path
+) -> None:
+    script = write_tool(tools)
+    root = project(tmp_path, script)
+    log = tmp_path / "tool.log"
+    env = commit_env(log)
+    stage(root, "one.py", "x = 1\n")
+    git_commit(root, env)
+    old = wait_for_server(script)
+    # An upgrade in place: the module the server imported is not what is on disk any more.
+    module = tools / "checker_main.py"
+    module.write_text(module.read_text().replace('"mark":', '"upgraded": True, "mark":'))
+    stage(root, "two.py", "y = 2\n")
+    assert git_commit(root, env).returncode == 0
+    wait_until(lambda: not alive(old), "the stale server to exit", 40)
+    new = wait_for_server(script)
+    stage(root, "three.py", "z = 3\n")
+    assert git_commit(root, env).returncode == 0
+    _, second, third = records(log)
+    assert not preloaded(second)
+    assert second.get("upgraded") is True
+    assert preloaded(third)
+    assert third.get("upgraded") is True
+    assert third["ppid"] == new != old
+
+
+def test_preload_false_never_starts_a_server(tmp_path: Path, tools: Path) -> None:
+    script = write_tool(tools)
+    root = project(tmp_path, script, ", preload = false")
+    log = tmp_path / "tool.log"
+    env = commit_env(log)
+    for name in ("one.py", "two.py"):
+        stage(root, name, f"{name[:3]} = 1\n")
+        assert git_commit(root, env).returncode == 0
+    time.sleep(0.5)  # a server, had one been started, would show by now
+    assert servers(script) == []
+    assert not any(preloaded(run) for run in records(log))
+
+
+def test_idle_zero_runs_tools_plainly(tmp_path: Path, tools: Path) -> None:
+    script = write_tool(tools)
+    root = project(tmp_path, script)
+    log = tmp_path / "tool.log"
+    env = commit_env(log, **{preload.IDLE_VARIABLE: "0"})
+    for name in ("one.py", "two.py"):
+        stage(root, name, f"{name[:3]} = 1\n")
+        assert git_commit(root, env).returncode == 0
+    time.sleep(0.5)
+    assert servers(script) == []
+    assert len(records(log)) == 2
+
+
+@pytest.mark.parametrize("value", ["soon", "-5", "inf", "nan"])
+def test_a_bad_idle_setting_is_one_clear_error(tmp_path: Path, tools: Path, value: str) -> None:
+    script = write_tool(tools)
+    root = project(tmp_path, script)
+    log = tmp_path / "tool.log"
+    stage(root, "one.py", "x = 1\n")
+    done = git_commit(root, commit_env(log, **{preload.IDLE_VARIABLE: value}))
+    assert done.returncode == 1
+    message = done.stdout + done.stderr
+    assert f"{preload.IDLE_VARIABLE}={value!r} is not a number of seconds" in message
+    assert "or 0 to run every tool plainly" in message
+    assert "Traceback" not in message
+    assert git(root, "rev-list", "--count", "HEAD").strip() == "1"  # nothing committed
+    assert records(log) == []
+
+
+def test_an_idle_server_exits_by_itself(tmp_path: Path, tools: Path) -> None:
+    script = write_tool(tools)
+    root = tmp_path / "work"
+    root.mkdir()
+    env = {**clean_env(), preload.IDLE_VARIABLE: "0.5", "WTG_TOOL_LOG": str(tmp_path / "log")}
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        assert preload.run(str(script), [script.name], str(root), env, null, null) is None
+    finally:
+        os.close(null)
+    pid = wait_for_server(script)
+    wait_until(lambda: not alive(pid), "the idle server to exit", 20)
+
+
+def test_a_server_whose_work_tree_is_gone_exits(tmp_path: Path, tools: Path) -> None:
+    script = write_tool(tools)
+    root = tmp_path / "work"
+    root.mkdir()
+    # Idle for long: only the missing work tree can end it within the test.
+    env = {**clean_env(), preload.IDLE_VARIABLE: "600", "WTG_TOOL_LOG": str(tmp_path / "log")}
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        preload.run(str(script), [script.name], str(root), env, null, null)
+    finally:
+        os.close(null)
+    pid = wait_for_server(script)
+    root.rmdir()
+    wait_until(lambda: not alive(pid), "the server of a removed work tree to exit", 20)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+def test_a_server_runs_nothing_for_another_user(tmp_path: Path, tools: Path) -> None:
+    script = write_tool(tools)
+    root = tmp_path / "work"
+    root.mkdir()
+    log = tmp_path / "tool.log"
+    env = {**clean_env(), "WTG_TOOL_LOG": str(log)}
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        preload.run(str(script), [script.name], str(root), env, null, null)
+        wait_for_server(script)
+        key = preload.server_key(str(script), str(root), env)
+        pid = os.fork()
+        if pid == 0:  # as "nobody", with the right key: the server must decline
+            os.setuid(65534)
+            answer = preload.request(key, [script.name], str(root), env, (null, null, null))
+            os._exit(0 if answer is None else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        own = preload.request(key, [script.name], str(root), env, (null, null, null))
+        assert own is not None  # the same request from its own user is run
+        assert own.wait() == 0
+    finally:
+        os.close(null)
+
+
+def test_a_server_killed_mid_run_ends_the_wait(tmp_path: Path, tools: Path) -> None:
+    script = write_tool(tools)
+    log = tmp_path / "tool.log"
+    forked = run_sleeper(tmp_path, script, log)
+    wait_until(Path(f"{log}.child").exists, "the run to start")
+    for pid in servers(script):
+        os.kill(pid, signal.SIGKILL)
+    assert forked.wait() == -signal.SIGKILL
+    os.killpg(forked.pid, signal.SIGKILL)  # the orphaned run, which nobody waits for now
+
+
+def test_only_a_console_script_of_this_environment_is_preloaded(tmp_path: Path) -> None:
+    good = write_tool(tmp_path / "good")
+    assert preload.script_of(str(good)) == str(good)
+    cases = {
+        "options": f"#!{PY} -u\nprint(1)\n",
+        "elsewhere": "#!/opt/other/bin/python3\nprint(1)\n",
+        "shell": f"#!{Path(PY).parent}/sh\necho 1\n",
+        "binary": "\x7fELF....",
+    }
+    for name, text in cases.items():
+        (tmp_path / name).write_text(text)
+        assert preload.script_of(str(tmp_path / name)) is None, name
+    assert preload.script_of(str(tmp_path / "missing")) is None
+    assert preload.modules_of(str(good)) == ["sys", "checker_main"]
+
+
+def test_the_server_key_ignores_what_git_and_the_shell_change_per_command(
+    tmp_path: Path,
+) -> None:
+    script = write_tool(tmp_path)
+    base = {"PATH": "/bin", "LANG": "C.UTF-8"}
+    key = preload.server_key(str(script), str(tmp_path), base)
+    volatile = {**base, "GIT_AUTHOR_DATE": "@1 +0000", "PWD": "/x", "SHLVL": "3"}
+    assert preload.server_key(str(script), str(tmp_path), volatile) == key
+    assert preload.server_key(str(script), str(tmp_path), {**base, "LANG": "C"}) != key
+    assert preload.server_key(str(script), "/elsewhere", base) != key
+    again = preload.server_key(str(script), str(tmp_path), dict(reversed(base.items())))
+    assert preload.address(again) == preload.address(key)
+
+
+def test_the_server_module_says_how_to_start_it() -> None:
+    done = subprocess.run(
+        [PY, "-m", "pytest_worktree_gates.preload"], capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert "usage: python -m pytest_worktree_gates.preload SCRIPT ROOT" in done.stderr
+
+
+def test_a_commit_through_the_hooks_of_two_worktrees_uses_one_server_each(
+    tmp_path: Path, tools: Path
+) -> None:
+    script = write_tool(tools)
+    root = project(tmp_path, script)
+    other = tmp_path / "other"
+    git(root, "worktree", "add", "-q", "-b", "feature", str(other))
+    (other / "pyproject.toml").write_text((root / "pyproject.toml").read_text())
+    log = tmp_path / "tool.log"
+    env = commit_env(log)
+    for tree in (root, other):  # contents of their own: a blob checked once is cached
+        stage(tree, "one.py", f"x = {tree.name!r}\n")
+        assert git_commit(tree, env).returncode == 0
+    wait_until(lambda: len([p for p in servers(script) if listening(p)]) == 2, "two servers")
+    for tree in (root, other):
+        stage(tree, "two.py", f"y = {tree.name!r}\n")
+        assert git_commit(tree, env).returncode == 0
+    last = records(log)[-2:]
+    assert all(preloaded(run) for run in last)
+    assert [run["cwd"] for run in last] == [str(root), str(other)]
+    assert last[0]["ppid"] != last[1]["ppid"]
