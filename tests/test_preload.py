@@ -39,7 +39,7 @@ def main():
     files = sys.argv[1:]
     record = {
         "pid": os.getpid(), "imported_by": IMPORTED_BY, "ppid": os.getppid(),
-        "argv0": sys.argv[0], "files": files, "cwd": os.getcwd(),
+        "argv0": sys.argv[0], "executable": sys.executable, "files": files, "cwd": os.getcwd(),
         "mark": os.environ.get("WTG_MARK"), "author_date": os.environ.get("GIT_AUTHOR_DATE"),
     }
     with open(os.environ["WTG_TOOL_LOG"], "a") as log:
@@ -196,6 +196,7 @@ def test_the_second_commit_runs_the_tool_in_a_fork_of_its_server(
     # (down to what git sets for this very commit).
     for run in (first, second):
         assert run["argv0"] == str(script)
+        assert run["executable"] == PY  # the script's own interpreter, as its #! line says
         assert run["cwd"] == str(root)
         assert run["mark"] == "marked"
         assert run["author_date"]
@@ -421,7 +422,7 @@ def test_a_server_runs_nothing_for_another_user(tmp_path: Path, tools: Path) -> 
     try:
         preload.run(str(script), [script.name], str(root), env, null, null)
         wait_for_server(script)
-        key = preload.server_key(str(script), str(root), env)
+        key = preload.server_key(str(script), PY, str(root), env)
         pid = os.fork()
         if pid == 0:  # as "nobody", with the right key: the server must decline
             os.setuid(65534)
@@ -434,6 +435,46 @@ def test_a_server_runs_nothing_for_another_user(tmp_path: Path, tools: Path) -> 
         assert own.wait() == 0
     finally:
         os.close(null)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+def test_a_name_held_by_another_user_gets_no_run(tmp_path: Path, tools: Path) -> None:
+    """A process of another user that took a server's name first is never sent a request."""
+    script = write_tool(tools)
+    root = tmp_path / "work"
+    root.mkdir()
+    env = {**clean_env(), "WTG_SECRET": "not for other users"}
+    key = preload.server_key(str(script), PY, str(root), env)
+    ready_read, ready_write = os.pipe()
+    heard_read, heard_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a squatter, as "nobody": listens on the name and reports what it heard
+        import socket
+
+        os.setuid(65534)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(preload.address(key))
+        listener.listen(1)
+        os.write(ready_write, b"x")
+        connection, _ = listener.accept()
+        connection.settimeout(5)
+        try:
+            heard = connection.recv(65536)
+        except OSError:
+            heard = b""
+        os.write(heard_write, heard or b"-")
+        os._exit(0)
+    os.close(ready_write)
+    os.close(heard_write)
+    assert os.read(ready_read, 1) == b"x"
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        answer = preload.request(key, [script.name], str(root), env, (null, null, null))
+    finally:
+        os.close(null)
+    assert answer is None
+    assert os.read(heard_read, 65536) == b"-"  # it heard nothing: no env, no streams
+    os.waitpid(pid, 0)
 
 
 def test_a_server_killed_mid_run_ends_the_wait(tmp_path: Path, tools: Path) -> None:
@@ -449,7 +490,7 @@ def test_a_server_killed_mid_run_ends_the_wait(tmp_path: Path, tools: Path) -> N
 
 def test_only_a_console_script_of_this_environment_is_preloaded(tmp_path: Path) -> None:
     good = write_tool(tmp_path / "good")
-    assert preload.script_of(str(good)) == str(good)
+    assert preload.script_of(str(good)) == (str(good), PY)
     cases = {
         "options": f"#!{PY} -u\nprint(1)\n",
         "elsewhere": "#!/opt/other/bin/python3\nprint(1)\n",
@@ -468,12 +509,12 @@ def test_the_server_key_ignores_what_git_and_the_shell_change_per_command(
 ) -> None:
     script = write_tool(tmp_path)
     base = {"PATH": "/bin", "LANG": "C.UTF-8"}
-    key = preload.server_key(str(script), str(tmp_path), base)
+    key = preload.server_key(str(script), PY, str(tmp_path), base)
     volatile = {**base, "GIT_AUTHOR_DATE": "@1 +0000", "PWD": "/x", "SHLVL": "3"}
-    assert preload.server_key(str(script), str(tmp_path), volatile) == key
-    assert preload.server_key(str(script), str(tmp_path), {**base, "LANG": "C"}) != key
-    assert preload.server_key(str(script), "/elsewhere", base) != key
-    again = preload.server_key(str(script), str(tmp_path), dict(reversed(base.items())))
+    assert preload.server_key(str(script), PY, str(tmp_path), volatile) == key
+    assert preload.server_key(str(script), PY, str(tmp_path), {**base, "LANG": "C"}) != key
+    assert preload.server_key(str(script), PY, "/elsewhere", base) != key
+    again = preload.server_key(str(script), PY, str(tmp_path), dict(reversed(base.items())))
     assert preload.address(again) == preload.address(key)
 
 

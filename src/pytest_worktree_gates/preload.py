@@ -63,8 +63,8 @@ def idle_seconds(env: Mapping[str, str]) -> float:
     return seconds
 
 
-def script_of(program: str) -> str | None:
-    """The console script behind ``program``, if a server of this interpreter can preload it.
+def script_of(program: str) -> tuple[str, str] | None:
+    """The console script behind ``program`` and its interpreter, if a server can preload it.
 
     That is a Python script whose first line names, without options, an interpreter in this
     interpreter's directory (the same virtual environment, so this package imports there).
@@ -83,11 +83,15 @@ def script_of(program: str) -> str | None:
         return None
     if os.path.dirname(interpreter) != os.path.dirname(sys.executable):
         return None
-    return os.path.abspath(program)
+    return os.path.abspath(program), interpreter
 
 
-def server_key(script: str, root: str, env: Mapping[str, str]) -> Key:
-    """What one server stands for: a run with a different key must not use it."""
+def server_key(script: str, interpreter: str, root: str, env: Mapping[str, str]) -> Key:
+    """What one server stands for: a run with a different key must not use it.
+
+    ``interpreter`` is the script's: the server runs on it, so a run sees the same
+    ``sys.executable`` as a plain one.
+    """
     from pytest_worktree_gates import __version__
 
     info = os.stat(script)
@@ -99,7 +103,7 @@ def server_key(script: str, root: str, env: Mapping[str, str]) -> Key:
             if name not in VOLATILE and not name.startswith(VOLATILE_PREFIX)
         )
     )
-    return (__version__, os.getuid(), sys.executable, script, stamp, root, settings)
+    return (__version__, os.getuid(), interpreter, script, stamp, root, settings)
 
 
 def address(key: Key) -> bytes:
@@ -180,6 +184,9 @@ def request(
     try:
         connection.settimeout(REPLY_TIMEOUT)
         connection.connect(address(key))
+        credentials = connection.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)
+        if _uid(credentials) != os.getuid():
+            raise OSError("a server of another user holds the name: never send it a run")
         body = marshal.dumps((key, list(argv), root, dict(env)))
         message = len(body).to_bytes(HEADER, "big") + body
         fds = b"".join(fd.to_bytes(4, sys.byteorder, signed=True) for fd in streams)
@@ -212,17 +219,18 @@ def run(
     When the tool could be preloaded but no server took the run, one is started for the next
     run. Raises :class:`PreloadError` for a bad ``WORKTREE_GATES_PRELOAD_IDLE``.
     """
-    script = script_of(program) if idle_seconds(env) > 0 else None
-    if script is None:
+    found = script_of(program) if idle_seconds(env) > 0 else None
+    if found is None:
         return None
-    key = server_key(script, root, env)
+    script, interpreter = found
+    key = server_key(script, interpreter, root, env)
     forked = request(key, argv, root, env, (0, stdout, stderr))
     if forked is None:
-        launch(script, root, env)
+        launch(script, interpreter, root, env)
     return forked
 
 
-def launch(script: str, root: str, env: Mapping[str, str]) -> None:
+def launch(script: str, interpreter: str, root: str, env: Mapping[str, str]) -> None:
     """Start a server for ``script`` in the background, in a session of its own.
 
     It outlives this process (a commit hook ends at once); a second server for the same key
@@ -230,11 +238,11 @@ def launch(script: str, root: str, env: Mapping[str, str]) -> None:
     """
     from pytest_worktree_gates.hookstart import Child
 
-    argv = [sys.executable, "-m", "pytest_worktree_gates.preload", script, root]
+    argv = [interpreter, "-m", "pytest_worktree_gates.preload", script, root]
     null = os.open(os.devnull, os.O_RDWR)
     try:
         os.posix_spawn(
-            sys.executable,
+            interpreter,
             argv,
             dict(env),
             file_actions=[(os.POSIX_SPAWN_DUP2, null, fd) for fd in (0, 1, 2)],
@@ -293,7 +301,7 @@ class Server:
         self.script = script
         self.root = root
         self.idle = idle
-        self.key = server_key(script, root, os.environ)
+        self.key = server_key(script, sys.executable, root, os.environ)
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         # Bound now, listening only once the tool is imported: a client meanwhile is refused
         # at once (and runs the tool plainly), and a second server for this key exits here.
@@ -357,7 +365,7 @@ class Server:
         try:
             connection.settimeout(REPLY_TIMEOUT)
             credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
-            if int.from_bytes(credentials[4:8], sys.byteorder) != os.getuid():
+            if _uid(credentials) != os.getuid():
                 connection.close()  # another user's process: never run anything for it
                 return
             message, streams = self._receive(connection)
@@ -377,11 +385,13 @@ class Server:
             with suppress(OSError):
                 os.setpgid(pid, pid)  # also done in the child: whichever comes first
             self.runs[pid] = connection
+            # Watched from now on: a client gone before or after the reply kills the run.
+            self.selector.register(connection, 1)
             connection.sendall(b"run %d\n" % pid)
             connection.setblocking(False)
-            self.selector.register(connection, 1)
         except OSError:
-            connection.close()
+            if connection not in self.runs.values():
+                connection.close()
         finally:
             for fd in streams:
                 os.close(fd)
@@ -526,6 +536,11 @@ def _run_script(script: str) -> int:
         with suppress(OSError, ValueError):
             stream.flush()
     return code
+
+
+def _uid(credentials: bytes) -> int:
+    """The user id in a ``SO_PEERCRED`` answer (a ``struct ucred``: pid, uid, gid)."""
+    return int.from_bytes(credentials[4:8], sys.byteorder)
 
 
 def _now() -> float:
