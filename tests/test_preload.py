@@ -49,6 +49,13 @@ def main():
         with open(os.environ["WTG_TOOL_LOG"] + ".child", "w") as note:
             note.write(str(child.pid))
         time.sleep(300)
+    if any("pool" in open(name).read() for name in files if os.path.exists(name)):
+        # As black does for many files: a process pool, here with the start method that
+        # imports the main script anew in each worker.
+        import multiprocessing
+
+        with multiprocessing.get_context("spawn").Pool(2) as pool:
+            print("squares", pool.map(len, files))
     bad = [name for name in files if "bad" in open(name).read()]
     for name in bad:
         print(f"{name}:1: bad line")
@@ -221,6 +228,24 @@ def test_a_failing_run_reports_the_same_whether_preloaded_or_not(
     assert forked.stdout == plain.stdout
     assert forked.stderr == plain.stderr
     assert "broken.py:1: bad line" in forked.stdout + forked.stderr
+
+
+def test_a_tool_with_a_spawn_process_pool_works_in_a_fork(tmp_path: Path, tools: Path) -> None:
+    script = write_tool(tools)
+    root = project(tmp_path, script)
+    log = tmp_path / "tool.log"
+    env = commit_env(log)
+    stage(root, "warm.py", "x = 1\n")
+    assert git_commit(root, env).returncode == 0
+    wait_for_server(script)
+    stage(root, "pool.py", "pool = 1\nbad = 2\n")  # fails, so the report shows its output
+    forked = git_commit(root, env)
+    plain = git_commit(root, {**env, preload.IDLE_VARIABLE: "0"})
+    assert [preloaded(run) for run in records(log)[1:]] == [True, False]
+    assert "squares [7]" in forked.stdout + forked.stderr
+    assert (forked.returncode, forked.stdout, forked.stderr) == (
+        plain.returncode, plain.stdout, plain.stderr
+    )  # fmt: skip
 
 
 def test_real_mypy_in_a_fork_prints_what_a_plain_mypy_prints(tmp_path: Path) -> None:
