@@ -89,6 +89,37 @@ def test_a_missing_tool_names_the_check_and_the_install(tmp_path: Path) -> None:
     assert "fix: `pip install codespell-missing` in this project's environment" in done.stdout
 
 
+def test_doctor_says_which_checks_the_hooks_preload(tmp_path: Path) -> None:
+    tool = tmp_path / "tools" / "lintish"
+    tool.parent.mkdir()
+    tool.write_text(f"#!{PY}\nimport sys\nsys.exit(0)\n")
+    tool.chmod(0o755)
+    pyproject = checks_toml(script=f"{tool} {{files}}", plain=f"{tool} {{files}}")
+    pyproject = pyproject.replace("plain = { run", "plain = { preload = false, run")
+    root = make_repo(tmp_path / "repo", pyproject)
+    install(root)
+    done = doctor(root)
+    assert done.returncode == 0, done.stdout
+    assert f"ok   check script: {tool} (preloaded in hooks)" in done.stdout
+    assert f"ok   check plain: {tool} (preload = false: a plain process in hooks)" in done.stdout
+    assert "ok   preload: on: an idle server exits after 20 s" in done.stdout  # the suite's
+    off = doctor(root, WORKTREE_GATES_PRELOAD_IDLE="0")
+    assert "ok   preload: off (WORKTREE_GATES_PRELOAD_IDLE=0)" in off.stdout
+
+
+def test_a_bad_preload_setting_is_a_problem_with_its_fix(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "repo")
+    install(root)
+    done = doctor(root, WORKTREE_GATES_PRELOAD_IDLE="ten minutes")
+    assert done.returncode == 1
+    assert (
+        "FAIL preload: WORKTREE_GATES_PRELOAD_IDLE='ten minutes' is not a number of seconds"
+        in done.stdout
+    )
+    assert "fix: unset WORKTREE_GATES_PRELOAD_IDLE, or set it to a number of seconds" in done.stdout
+    assert "1 problem found" in done.stdout
+
+
 def test_a_config_error_is_reported_and_the_rest_still_checked(tmp_path: Path) -> None:
     root = make_repo(tmp_path / "repo", "[tool.worktree-gates]\nvariant = 3\n")
     install(root)
