@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -50,8 +51,6 @@ def main():
             note.write(str(child.pid))
         time.sleep(300)
     if any("pool" in open(name).read() for name in files if os.path.exists(name)):
-        # As black does for many files: a process pool, here with the start method that
-        # imports the main script anew in each worker.
         import multiprocessing
 
         with multiprocessing.get_context("spawn").Pool(2) as pool:
@@ -182,70 +181,70 @@ def stage(root: Path, name: str, text: str) -> None:
     git(root, "add", name)
 
 
+@dataclass(frozen=True)
+class Warm:
+    """A project whose hook ran the tool once, plainly, and whose server is now up."""
+
+    script: Path
+    root: Path
+    log: Path
+    env: dict[str, str]
+    server: int
+
+
+def warmed(tmp_path: Path, tools: Path) -> Warm:
+    script = write_tool(tools)
+    root = project(tmp_path, script)
+    log = tmp_path / "tool.log"
+    env = commit_env(log)
+    stage(root, "warm.py", "x = 1\n")
+    assert git_commit(root, env).returncode == 0
+    return Warm(script, root, log, env, wait_for_server(script))
+
+
 def test_the_second_commit_runs_the_tool_in_a_fork_of_its_server(
     tmp_path: Path, tools: Path
 ) -> None:
-    script = write_tool(tools)
-    root = project(tmp_path, script)
-    log = tmp_path / "tool.log"
-    env = commit_env(log)
-    stage(root, "one.py", "x = 1\n")
-    assert git_commit(root, env).returncode == 0
-    server = wait_for_server(script)
-    stage(root, "two.py", "y = 2\n")
-    done = git_commit(root, env)
+    warm = warmed(tmp_path, tools)
+    stage(warm.root, "two.py", "y = 2\n")
+    done = git_commit(warm.root, warm.env)
     assert done.returncode == 0, done.stderr
-    first, second = records(log)
+    first, second = records(warm.log)
     assert not preloaded(first)
     assert preloaded(second)
-    assert second["imported_by"] == second["ppid"] == server
+    assert second["imported_by"] == second["ppid"] == warm.server
     # The fork is the plain run in all that the tool can see: argv, directory, environment
     # (down to what git sets for this very commit).
     for run in (first, second):
-        assert run["argv0"] == str(script)
+        assert run["argv0"] == str(warm.script)
         assert run["executable"] == PY  # the script's own interpreter, as its #! line says
-        assert run["cwd"] == str(root)
+        assert run["cwd"] == str(warm.root)
         assert run["mark"] == "marked"
         assert run["author_date"]
-    assert (first["files"], second["files"]) == (["one.py"], ["two.py"])
+    assert (first["files"], second["files"]) == (["warm.py"], ["two.py"])
 
 
+@pytest.mark.parametrize(
+    ("content", "shown"),
+    [
+        ("bad = 1\n", "broken.py:1: bad line"),
+        # As black does for many files: a process pool, with the start method that imports
+        # the main script anew in each worker.
+        ("pool = 1\nbad = 2\n", "squares [9]"),
+    ],
+)
 def test_a_failing_run_reports_the_same_whether_preloaded_or_not(
-    tmp_path: Path, tools: Path
+    tmp_path: Path, tools: Path, content: str, shown: str
 ) -> None:
-    script = write_tool(tools)
-    root = project(tmp_path, script)
-    log = tmp_path / "tool.log"
-    env = commit_env(log)
-    stage(root, "warm.py", "x = 1\n")
-    assert git_commit(root, env).returncode == 0
-    wait_for_server(script)
-    stage(root, "broken.py", "bad = 1\n")
-    forked = git_commit(root, env)
-    plain = git_commit(root, {**env, preload.IDLE_VARIABLE: "0"})
-    assert [preloaded(run) for run in records(log)[1:]] == [True, False]
+    warm = warmed(tmp_path, tools)
+    stage(warm.root, "broken.py", content)
+    forked = git_commit(warm.root, warm.env)
+    plain = git_commit(warm.root, {**warm.env, preload.IDLE_VARIABLE: "0"})
+    assert [preloaded(run) for run in records(warm.log)[1:]] == [True, False]
     assert forked.returncode == plain.returncode == 1
     assert forked.stdout == plain.stdout
     assert forked.stderr == plain.stderr
-    assert "broken.py:1: bad line" in forked.stdout + forked.stderr
-
-
-def test_a_tool_with_a_spawn_process_pool_works_in_a_fork(tmp_path: Path, tools: Path) -> None:
-    script = write_tool(tools)
-    root = project(tmp_path, script)
-    log = tmp_path / "tool.log"
-    env = commit_env(log)
-    stage(root, "warm.py", "x = 1\n")
-    assert git_commit(root, env).returncode == 0
-    wait_for_server(script)
-    stage(root, "pool.py", "pool = 1\nbad = 2\n")  # fails, so the report shows its output
-    forked = git_commit(root, env)
-    plain = git_commit(root, {**env, preload.IDLE_VARIABLE: "0"})
-    assert [preloaded(run) for run in records(log)[1:]] == [True, False]
-    assert "squares [7]" in forked.stdout + forked.stderr
-    assert (forked.returncode, forked.stdout, forked.stderr) == (
-        plain.returncode, plain.stdout, plain.stderr
-    )  # fmt: skip
+    assert shown in forked.stdout + forked.stderr
 
 
 def test_real_mypy_in_a_fork_prints_what_a_plain_mypy_prints(tmp_path: Path) -> None:
@@ -281,20 +280,33 @@ def test_real_mypy_in_a_fork_prints_what_a_plain_mypy_prints(tmp_path: Path) -> 
     assert b'"code": "return-value"' in plain.stdout
 
 
-def run_sleeper(tmp_path: Path, script: Path, log: Path) -> preload.Forked:
-    """A run through the API that sleeps (and starts a child that sleeps), once a server is up."""
+@dataclass(frozen=True)
+class Started:
+    """A server started through the API for a work tree, with the environment it was keyed by."""
+
+    root: Path
+    env: dict[str, str]
+    pid: int
+
+
+def start_server(tmp_path: Path, script: Path, log: Path, **settings: str) -> Started:
     root = tmp_path / "work"
     root.mkdir(exist_ok=True)
-    (root / "slow.py").write_text("sleep\n")
-    env = {**clean_env(), "WTG_TOOL_LOG": str(log)}
+    env = {**clean_env(), "WTG_TOOL_LOG": str(log), **settings}
+    with open(os.devnull, "wb") as null:  # the first request finds no server and starts one
+        assert preload.run(str(script), [script.name], str(root), env, null.fileno(),
+                           null.fileno()) is None  # fmt: skip
+    return Started(root, env, wait_for_server(script))
+
+
+def run_sleeper(tmp_path: Path, script: Path, log: Path) -> preload.Forked:
+    """A run through the API that sleeps (and starts a child that sleeps), once a server is up."""
+    started = start_server(tmp_path, script, log)
+    (started.root / "slow.py").write_text("sleep\n")
     argv = [script.name, "slow.py"]
-    null = os.open(os.devnull, os.O_WRONLY)
-    try:
-        assert preload.run(str(script), [script.name], str(root), env, null, null) is None
-        wait_for_server(script)
-        forked = preload.run(str(script), argv, str(root), env, null, null)
-    finally:
-        os.close(null)
+    with open(os.devnull, "wb") as null:
+        fd = null.fileno()
+        forked = preload.run(str(script), argv, str(started.root), started.env, fd, fd)
     assert forked is not None
     return forked
 
@@ -340,28 +352,22 @@ def test_a_client_that_dies_takes_its_run_with_it(tmp_path: Path, tools: Path) -
 def test_a_tool_changed_on_disk_is_run_plainly_and_gets_a_new_server(
     tmp_path: Path, tools: Path
 ) -> None:
-    script = write_tool(tools)
-    root = project(tmp_path, script)
-    log = tmp_path / "tool.log"
-    env = commit_env(log)
-    stage(root, "one.py", "x = 1\n")
-    git_commit(root, env)
-    old = wait_for_server(script)
+    warm = warmed(tmp_path, tools)
     # An upgrade in place: the module the server imported is not what is on disk any more.
     module = tools / "checker_main.py"
     module.write_text(module.read_text().replace('"mark":', '"upgraded": True, "mark":'))
-    stage(root, "two.py", "y = 2\n")
-    assert git_commit(root, env).returncode == 0
-    wait_until(lambda: not alive(old), "the stale server to exit", 40)
-    new = wait_for_server(script)
-    stage(root, "three.py", "z = 3\n")
-    assert git_commit(root, env).returncode == 0
-    _, second, third = records(log)
+    stage(warm.root, "two.py", "y = 2\n")
+    assert git_commit(warm.root, warm.env).returncode == 0
+    wait_until(lambda: not alive(warm.server), "the stale server to exit", 40)
+    new = wait_for_server(warm.script)
+    stage(warm.root, "three.py", "z = 3\n")
+    assert git_commit(warm.root, warm.env).returncode == 0
+    _, second, third = records(warm.log)
     assert not preloaded(second)
     assert second.get("upgraded") is True
     assert preloaded(third)
     assert third.get("upgraded") is True
-    assert third["ppid"] == new != old
+    assert third["ppid"] == new != warm.server
 
 
 def test_preload_false_never_starts_a_server(tmp_path: Path, tools: Path) -> None:
@@ -408,54 +414,34 @@ def test_a_bad_idle_setting_is_one_clear_error(tmp_path: Path, tools: Path, valu
 
 def test_an_idle_server_exits_by_itself(tmp_path: Path, tools: Path) -> None:
     script = write_tool(tools)
-    root = tmp_path / "work"
-    root.mkdir()
-    env = {**clean_env(), preload.IDLE_VARIABLE: "0.5", "WTG_TOOL_LOG": str(tmp_path / "log")}
-    null = os.open(os.devnull, os.O_WRONLY)
-    try:
-        assert preload.run(str(script), [script.name], str(root), env, null, null) is None
-    finally:
-        os.close(null)
-    pid = wait_for_server(script)
-    wait_until(lambda: not alive(pid), "the idle server to exit", 20)
+    started = start_server(tmp_path, script, tmp_path / "log", **{preload.IDLE_VARIABLE: "0.5"})
+    wait_until(lambda: not alive(started.pid), "the idle server to exit", 20)
 
 
 def test_a_server_whose_work_tree_is_gone_exits(tmp_path: Path, tools: Path) -> None:
     script = write_tool(tools)
-    root = tmp_path / "work"
-    root.mkdir()
     # Idle for long: only the missing work tree can end it within the test.
-    env = {**clean_env(), preload.IDLE_VARIABLE: "600", "WTG_TOOL_LOG": str(tmp_path / "log")}
-    null = os.open(os.devnull, os.O_WRONLY)
-    try:
-        preload.run(str(script), [script.name], str(root), env, null, null)
-    finally:
-        os.close(null)
-    pid = wait_for_server(script)
-    root.rmdir()
-    wait_until(lambda: not alive(pid), "the server of a removed work tree to exit", 20)
+    started = start_server(tmp_path, script, tmp_path / "log", **{preload.IDLE_VARIABLE: "600"})
+    started.root.rmdir()
+    wait_until(lambda: not alive(started.pid), "the server of a removed work tree to exit", 20)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
 def test_a_server_runs_nothing_for_another_user(tmp_path: Path, tools: Path) -> None:
     script = write_tool(tools)
-    root = tmp_path / "work"
-    root.mkdir()
-    log = tmp_path / "tool.log"
-    env = {**clean_env(), "WTG_TOOL_LOG": str(log)}
+    started = start_server(tmp_path, script, tmp_path / "tool.log")
+    root, env = str(started.root), started.env
+    key = preload.server_key(str(script), PY, root, env)
     null = os.open(os.devnull, os.O_WRONLY)
     try:
-        preload.run(str(script), [script.name], str(root), env, null, null)
-        wait_for_server(script)
-        key = preload.server_key(str(script), PY, str(root), env)
         pid = os.fork()
         if pid == 0:  # as "nobody", with the right key: the server must decline
             os.setuid(65534)
-            answer = preload.request(key, [script.name], str(root), env, (null, null, null))
+            answer = preload.request(key, [script.name], root, env, (null, null, null))
             os._exit(0 if answer is None else 1)
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 0
-        own = preload.request(key, [script.name], str(root), env, (null, null, null))
+        own = preload.request(key, [script.name], root, env, (null, null, null))
         assert own is not None  # the same request from its own user is run
         assert own.wait() == 0
     finally:
