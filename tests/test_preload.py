@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -88,8 +89,8 @@ def preloaded(record: dict[str, object]) -> bool:
     return record["imported_by"] != record["pid"]
 
 
-def servers(script: Path) -> list[int]:
-    """The pids of the preload servers of ``script``."""
+def servers(script: Path, root: Path | None = None) -> list[int]:
+    """The pids of the preload servers of ``script`` (for the work tree ``root``)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -98,7 +99,8 @@ def servers(script: Path) -> list[int]:
             words = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"pytest_worktree_gates.preload" in words and str(script).encode() in words:
+        ours = b"pytest_worktree_gates.preload" in words and str(script).encode() in words
+        if ours and (root is None or str(root).encode() in words):
             found.append(int(entry.name))
     return found
 
@@ -272,7 +274,7 @@ def test_real_mypy_in_a_fork_prints_what_a_plain_mypy_prints(tmp_path: Path) -> 
                     forked = (code, out.read(), err.read())
             time.sleep(0.05)
     finally:
-        for pid in servers(mypy):
+        for pid in servers(mypy, root):  # the venv's mypy: other tests' servers are not ours
             os.kill(pid, signal.SIGTERM)
     assert forked == (plain.returncode, plain.stdout, plain.stderr)
     assert plain.returncode == 1
@@ -496,7 +498,43 @@ def test_a_server_killed_mid_run_ends_the_wait(tmp_path: Path, tools: Path) -> N
     for pid in servers(script):
         os.kill(pid, signal.SIGKILL)
     assert forked.wait() == -signal.SIGKILL
-    os.killpg(forked.pid, signal.SIGKILL)  # the orphaned run, which nobody waits for now
+    # The run dies with its server (nobody could tell its client how it ended, or stop it).
+    wait_until(lambda: not alive(forked.pid), "the run of a killed server to die", 10)
+
+
+def test_a_malformed_request_is_dropped_and_the_server_goes_on(tmp_path: Path, tools: Path) -> None:
+    script = write_tool(tools)
+    log = tmp_path / "tool.log"
+    started = start_server(tmp_path, script, log)
+    key = preload.server_key(str(script), PY, str(started.root), started.env)
+    open_files = len(os.listdir(f"/proc/{started.pid}/fd"))
+    null = os.open(os.devnull, os.O_WRONLY)
+    fds = b"".join(fd.to_bytes(4, sys.byteorder, signed=True) for fd in (null, null, null))
+    garbage = [
+        ([b"xx"], []),  # no length, no streams
+        ([b"\0\0\0\x05abcde"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)]),  # no request
+        ([b"\0\0\1\0short"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)]),  # cut short
+    ]
+    try:
+        for message, ancillary in garbage:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+                client.connect(preload.address(key))
+                client.sendmsg(message, ancillary)
+                client.shutdown(socket.SHUT_WR)
+                client.settimeout(10)
+                assert client.recv(100) == b""  # dropped without a word
+        forked = preload.request(key, [script.name], str(started.root), started.env,
+                                 (null, null, null))  # fmt: skip
+    finally:
+        os.close(null)
+    assert forked is not None
+    assert forked.wait() == 0
+    assert alive(started.pid)
+    assert len(records(log)) == 1
+    # The streams that came with each request were closed: no descriptor is left behind.
+    wait_until(
+        lambda: len(os.listdir(f"/proc/{started.pid}/fd")) == open_files, "no leaked fds", 10
+    )
 
 
 def test_only_a_console_script_of_this_environment_is_preloaded(tmp_path: Path) -> None:

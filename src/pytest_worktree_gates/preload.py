@@ -317,7 +317,8 @@ class Server:
         os.chdir(self.root)
         for name in modules_of(self.script):
             __import__(name)
-        import runpy  # noqa: F401  # used by every run
+        import ctypes  # noqa: F401  # used by every run: see _die_with_server
+        import runpy  # noqa: F401
 
         self.files = loaded_files()
         self.files[self.script] = _size_mtime(self.script)
@@ -446,6 +447,7 @@ class Server:
 
         code = 1
         try:
+            _die_with_server(server=os.getppid())
             os.setpgid(0, 0)  # its own group: a kill reaches whatever it starts
             signal.set_wakeup_fd(-1)
             for number in (signal.SIGCHLD, signal.SIGTERM):
@@ -502,6 +504,24 @@ class Server:
             except OSError:
                 pass  # the client is gone: nobody to tell
             connection.close()
+
+
+def _die_with_server(server: int) -> None:
+    """Have the kernel kill this run when its server dies (``PR_SET_PDEATHSIG``).
+
+    Without it, a server killed with SIGKILL would leave its runs going, with nobody to tell
+    their clients or to stop them.
+    """
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != server:  # it died before the call took effect
+        os._exit(128 + signal.SIGKILL)
 
 
 def _run_script(script: str) -> int:
