@@ -55,13 +55,13 @@ def _names(out: bytes) -> list[str]:
 class Status:
     """The index against HEAD and the work tree, from one git call."""
 
-    staged: tuple[
-        StagedFile, ...
-    ]  # added or modified regular files (deleted ones: nothing to check)
+    # Added or modified regular files (deleted ones: nothing to check).
+    staged: tuple[StagedFile, ...]
     unstaged: frozenset[str]  # tracked files whose work tree content differs from the index
 
 
 def status(root: Path) -> Status:
+    """What the index stages and what the work tree has unstaged (see hookstart.parse_status)."""
     staged, unstaged = hookstart.parse_status(_git_bytes(hookstart.STATUS, root))
     return Status(tuple(StagedFile(path, blob) for path, blob in staged), frozenset(unstaged))
 
@@ -142,16 +142,14 @@ HANDLED = tuple(
 
 
 @contextmanager
-def unstaged_set_aside(
-    root: Path, backup: Path, partial: Iterable[str] | None = None
-) -> Iterator[set[str]]:
+def unstaged_set_aside(root: Path, backup: Path, partial: Iterable[str]) -> Iterator[set[str]]:
     """Run the body with the work tree equal to the index; yield the partially staged paths.
 
-    ``partial`` is what :func:`status` found unstaged, if the caller asked already. On exit,
+    ``partial`` is what :func:`status` found unstaged (the caller has asked already). On exit,
     however the body ends, the unstaged hunks are applied again. The body must leave files it
     rewrote either restaged or reset to the index.
     """
-    partial = unstaged_paths(root) if partial is None else set(partial)
+    partial = set(partial)
     guard = _Guard()
     previous = {sig: signal.signal(sig, guard.handle) for sig in HANDLED}
     try:
