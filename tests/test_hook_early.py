@@ -185,6 +185,19 @@ def test_unstaged_work_is_left_to_the_full_runner_and_kept(
     assert early_start() == (0, "logged: ok on 1 file (b.py)\n")
 
 
+def test_a_patch_left_by_a_killed_run_is_left_to_the_full_runner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "runs.log"
+    root = a_staged(tmp_path, logged=script(tmp_path, "logged", PASSES))
+    enter(root, log, monkeypatch)
+    run_in_process()
+    assert early_start() == (0, "logged: ok (cached)\n")
+    # Where the full runner sets unstaged work aside: it must be put back before any commit.
+    (root / ".git" / hookstart.STATE_DIR / staging.PATCH_NAME).write_text("")
+    assert early_start() == (None, "")
+
+
 def test_checks_started_with_a_fixer_that_rewrites_are_run_again(tmp_path: Path) -> None:
     log = tmp_path / "runs.log"
     runs = {

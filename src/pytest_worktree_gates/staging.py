@@ -23,7 +23,7 @@ from types import FrameType
 from pytest_worktree_gates import git, hookstart
 from pytest_worktree_gates.errors import GatesError, GitError
 
-PATCH_NAME = "unstaged.patch"
+PATCH_NAME = hookstart.PATCH_NAME  # the early start must find it too
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def write_tree(root: Path) -> str:
 
 def patch_path(repo: git.Repo) -> Path:
     """Per worktree: two worktrees committing at once each keep their own unstaged work."""
-    return repo.git_dir / "worktree-gates" / PATCH_NAME
+    return repo.git_dir / hookstart.STATE_DIR / PATCH_NAME
 
 
 def recover(root: Path, backup: Path) -> bool:
