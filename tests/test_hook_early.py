@@ -82,6 +82,14 @@ def run_in_process() -> None:
     assert hookmain.main(["pre-commit"]) == 0
 
 
+def a_staged(tmp_path: Path, **checks: str) -> Path:
+    """A repo with these check commands and ``a.py`` staged: where most tests here begin."""
+    root = make_repo(tmp_path / "repo", checks_toml(**checks))
+    (root / "a.py").write_text("a = 1\n")
+    git(root, "add", "a.py")
+    return root
+
+
 def test_status_reads_staged_blobs_and_unstaged_paths_in_one_call(tmp_path: Path) -> None:
     names = ["with space.py", "new\nline.py", "ünïcødé.py", "-dash.py", "deep/er/sub.py"]
     root = make_repo(tmp_path / "repo", "", {"kept.py": "k = 1\n", "gone.py": "g = 1\n"})
@@ -118,9 +126,7 @@ def test_a_cached_rerun_is_answered_before_the_package_loads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     log = tmp_path / "runs.log"
-    root = make_repo(tmp_path / "repo", checks_toml(logged=script(tmp_path, "logged", PASSES)))
-    (root / "a.py").write_text("a = 1\n")
-    git(root, "add", "a.py")
+    root = a_staged(tmp_path, logged=script(tmp_path, "logged", PASSES))
     enter(root, log, monkeypatch)
     run_in_process()
     assert log_lines(log) == ["['a.py']"]
@@ -137,10 +143,8 @@ def test_a_cached_rerun_is_answered_before_the_package_loads(
 
 def test_the_shim_reruns_from_the_cache_and_checks_a_changed_blob(tmp_path: Path) -> None:
     log = tmp_path / "runs.log"
-    root = make_repo(tmp_path / "repo", checks_toml(logged=script(tmp_path, "logged", PASSES)))
+    root = a_staged(tmp_path, logged=script(tmp_path, "logged", PASSES))
     install(root)
-    (root / "a.py").write_text("a = 1\n")
-    git(root, "add", "a.py")
     assert shim(root, log).returncode == 0  # the full runner, which saves the plan
     again = shim(root, log)
     assert again.returncode == 0
@@ -158,10 +162,8 @@ def test_unstaged_work_is_left_to_the_full_runner_and_kept(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     log = tmp_path / "runs.log"
-    root = make_repo(tmp_path / "repo", checks_toml(logged=script(tmp_path, "logged", PASSES)))
+    root = a_staged(tmp_path, logged=script(tmp_path, "logged", PASSES))
     install(root)
-    (root / "a.py").write_text("a = 1\n")
-    git(root, "add", "a.py")
     assert commit(root, log=log).returncode == 0  # saves the plan
     (root / "a.py").write_text("a = 1\nb = 2\n")
     git(root, "add", "a.py")
@@ -181,6 +183,19 @@ def test_unstaged_work_is_left_to_the_full_runner_and_kept(
     assert early_start() == (None, "")  # a.py's unstaged work must be set aside first
     (root / "a.py").write_text("a = 1\nb = 2\n")
     assert early_start() == (0, "logged: ok on 1 file (b.py)\n")
+
+
+def test_a_patch_left_by_a_killed_run_is_left_to_the_full_runner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "runs.log"
+    root = a_staged(tmp_path, logged=script(tmp_path, "logged", PASSES))
+    enter(root, log, monkeypatch)
+    run_in_process()
+    assert early_start() == (0, "logged: ok (cached)\n")
+    # Where the full runner sets unstaged work aside: it must be put back before any commit.
+    (root / ".git" / hookstart.STATE_DIR / staging.PATCH_NAME).write_text("")
+    assert early_start() == (None, "")
 
 
 def test_checks_started_with_a_fixer_that_rewrites_are_run_again(tmp_path: Path) -> None:
@@ -212,9 +227,7 @@ def test_a_failure_after_an_early_start_is_reported_in_full(
 ) -> None:
     log = tmp_path / "runs.log"
     fails_on_b = LOGGING + "sys.exit('b.py' in sys.argv[1:] and 'B001 b.py is bad')\n"
-    root = make_repo(tmp_path / "repo", checks_toml(lint=script(tmp_path, "lint", fails_on_b)))
-    (root / "a.py").write_text("a = 1\n")
-    git(root, "add", "a.py")
+    root = a_staged(tmp_path, lint=script(tmp_path, "lint", fails_on_b))
     enter(root, log, monkeypatch)
     run_in_process()  # saves the plan
     (root / "b.py").write_text("b = 1\n")
@@ -236,10 +249,8 @@ def test_a_failure_after_an_early_start_is_reported_in_full(
 
 def test_a_changed_config_is_honoured_by_the_next_commit(tmp_path: Path) -> None:
     log = tmp_path / "runs.log"
-    root = make_repo(tmp_path / "repo", checks_toml(lint=script(tmp_path, "ok", PASSES)))
+    root = a_staged(tmp_path, lint=script(tmp_path, "ok", PASSES))
     install(root)
-    (root / "a.py").write_text("a = 1\n")
-    git(root, "add", "a.py")
     assert commit(root, log=log).returncode == 0
     (root / "pyproject.toml").write_text(
         checks_toml(lint=script(tmp_path, "no", "import sys\nsys.exit(1)\n"))
@@ -357,9 +368,7 @@ def test_a_whole_tree_check_is_answered_by_the_staged_tree(
 ) -> None:
     log = tmp_path / "runs.log"
     tree_check = script(tmp_path, "tree", LOGGING, files=False)  # no {files}: the whole tree
-    root = make_repo(tmp_path / "repo", checks_toml(tree=tree_check))
-    (root / "a.py").write_text("a = 1\n")
-    git(root, "add", "a.py")
+    root = a_staged(tmp_path, tree=tree_check)
     enter(root, log, monkeypatch)
     run_in_process()
     assert early_start() == (0, "tree: ok (cached)\n")  # the same staged tree, from write-tree
@@ -477,10 +486,8 @@ def test_git_dir_is_accepted_only_when_it_is_the_work_trees_own(
 ) -> None:
     """git sets GIT_DIR for a hook in a linked worktree; another repo's leaves it to the runner."""
     log = tmp_path / "runs.log"
-    root = make_repo(tmp_path / "repo", checks_toml(logged=script(tmp_path, "logged", PASSES)))
+    root = a_staged(tmp_path, logged=script(tmp_path, "logged", PASSES))
     other = make_repo(tmp_path / "other")
-    (root / "a.py").write_text("a = 1\n")
-    git(root, "add", "a.py")
     enter(root, log, monkeypatch)
     run_in_process()
     monkeypatch.setenv("GIT_DIR", str(root / ".git"))

@@ -1,9 +1,10 @@
 """``hooks run STAGE``: the configured checks on what a commit or push changes, fast.
 
 Decisions are pure (which check runs on which files, what the cache already vouches for);
-processes, the index and the work tree are touched only in :func:`run_pre_commit` and
-:func:`run_checks`. A run with nothing new to check answers from the cache alone: it reads
-the index once and the state database once, and never touches the work tree.
+processes, the index and the work tree are touched only in :func:`run_pre_commit` and the
+steps it calls (:func:`start_checks`, :func:`run_fixer`, :func:`collect`). A run with nothing
+new to check answers from the cache alone: it reads the index once and the state database
+once, and never touches the work tree.
 """
 
 from __future__ import annotations
@@ -279,24 +280,10 @@ def run_pre_commit(
     With ``files`` the caller (pre-commit, prek) owns the index: it has already set unstaged
     hunks aside, and it reports files a fixer changed, so nothing is stashed or restaged here.
     ``early`` is what the early start (hookstart) read and began: a check it started is
-    adopted if this run would start exactly that command, and stopped otherwise. With
-    ``plan_key``, the plan for the next commit's early start is saved.
+    adopted if this run would start exactly that command, and stopped otherwise; the caller
+    (hookmain.run_hook) stops whatever is left, however the run ends. With ``plan_key``, the
+    plan for the next commit's early start is saved.
     """
-    try:
-        return _pre_commit(repo, config, names, files, early, plan_key)
-    finally:
-        if early is not None:
-            early.stop()
-
-
-def _pre_commit(
-    repo: git.Repo,
-    config: Config,
-    names: Sequence[str],
-    files: Sequence[str] | None,
-    early: hookstart.Prestart | None,
-    plan_key: tuple[object, ...] | None,
-) -> Report:
     root = repo.root
     checks = select(config, "pre-commit", names)
     framework = files is not None

@@ -75,6 +75,7 @@ STATUS = (
 )  # fmt: skip
 FILES = "\0files\0"  # stands for the file list in a saved command; no real argument has a NUL
 PLAN_NAME = "hook-plan.marshal"
+PATCH_NAME = "unstaged.patch"  # unstaged work set aside by a run (staging.patch_path)
 STATE_DIR = "worktree-gates"
 
 
@@ -526,7 +527,7 @@ def prestart(out: IO[str]) -> int | Prestart | None:
     if "GIT_DIR" in os.environ and os.path.realpath(os.environ["GIT_DIR"]) != git_dir:
         return None  # a git dir other than this work tree's
     plan = load_plan(os.path.join(git_dir, STATE_DIR), root)
-    if plan is None or os.path.exists(os.path.join(git_dir, STATE_DIR, "unstaged.patch")):
+    if plan is None or os.path.exists(os.path.join(git_dir, STATE_DIR, PATCH_NAME)):
         return None  # no plan yet, or an interrupted run left unstaged work to put back
     index = index_of_git_dir(git_dir)
     absolute_index_env()

@@ -23,7 +23,7 @@ from types import FrameType
 from pytest_worktree_gates import git, hookstart
 from pytest_worktree_gates.errors import GatesError, GitError
 
-PATCH_NAME = "unstaged.patch"
+PATCH_NAME = hookstart.PATCH_NAME  # the early start must find it too
 
 
 @dataclass(frozen=True)
@@ -55,13 +55,13 @@ def _names(out: bytes) -> list[str]:
 class Status:
     """The index against HEAD and the work tree, from one git call."""
 
-    staged: tuple[
-        StagedFile, ...
-    ]  # added or modified regular files (deleted ones: nothing to check)
+    # Added or modified regular files (deleted ones: nothing to check).
+    staged: tuple[StagedFile, ...]
     unstaged: frozenset[str]  # tracked files whose work tree content differs from the index
 
 
 def status(root: Path) -> Status:
+    """What the index stages and what the work tree has unstaged (see hookstart.parse_status)."""
     staged, unstaged = hookstart.parse_status(_git_bytes(hookstart.STATUS, root))
     return Status(tuple(StagedFile(path, blob) for path, blob in staged), frozenset(unstaged))
 
@@ -97,7 +97,7 @@ def write_tree(root: Path) -> str:
 
 def patch_path(repo: git.Repo) -> Path:
     """Per worktree: two worktrees committing at once each keep their own unstaged work."""
-    return repo.git_dir / "worktree-gates" / PATCH_NAME
+    return repo.git_dir / hookstart.STATE_DIR / PATCH_NAME
 
 
 def recover(root: Path, backup: Path) -> bool:
@@ -142,16 +142,14 @@ HANDLED = tuple(
 
 
 @contextmanager
-def unstaged_set_aside(
-    root: Path, backup: Path, partial: Iterable[str] | None = None
-) -> Iterator[set[str]]:
+def unstaged_set_aside(root: Path, backup: Path, partial: Iterable[str]) -> Iterator[set[str]]:
     """Run the body with the work tree equal to the index; yield the partially staged paths.
 
-    ``partial`` is what :func:`status` found unstaged, if the caller asked already. On exit,
+    ``partial`` is what :func:`status` found unstaged (the caller has asked already). On exit,
     however the body ends, the unstaged hunks are applied again. The body must leave files it
     rewrote either restaged or reset to the index.
     """
-    partial = unstaged_paths(root) if partial is None else set(partial)
+    partial = set(partial)
     guard = _Guard()
     previous = {sig: signal.signal(sig, guard.handle) for sig in HANDLED}
     try:
