@@ -311,8 +311,9 @@ class Server:
         import ctypes  # noqa: F401  # used by every run: see _die_with_server
         import runpy  # noqa: F401
 
+        # Not the script, which is no module: its stamp is in the key, so a run of a changed
+        # script asks another server.
         self.files = loaded_files()
-        self.files[self.script] = file_stamp(self.script)
 
     def serve(self) -> None:
         import selectors
