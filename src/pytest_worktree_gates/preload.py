@@ -318,6 +318,7 @@ class Server:
     def serve(self) -> None:
         import selectors
         import signal
+        from time import monotonic
 
         wake_read, wake_write = os.pipe()
         os.set_blocking(wake_write, False)
@@ -327,7 +328,7 @@ class Server:
         self.listener.listen(16)
         self.selector.register(self.listener, selectors.EVENT_READ)
         self.selector.register(wake_read, selectors.EVENT_READ)
-        last = _now()
+        last = monotonic()
         while not (self.stopping and not self.runs):
             events = self.selector.select(timeout=min(self.idle, 5.0))
             for selected, _ in events:
@@ -339,8 +340,8 @@ class Server:
                 else:
                     self._client_spoke(selected.fileobj)  # type: ignore[arg-type]
             if self.runs or any(s.fileobj is self.listener for s, _ in events):
-                last = _now()
-            elif _now() - last >= self.idle or not os.path.isdir(self.root):
+                last = monotonic()
+            elif monotonic() - last >= self.idle or not os.path.isdir(self.root):
                 self._stop()
             self._reap()  # a SIGCHLD may land between select calls
 
@@ -553,12 +554,6 @@ def _run_script(script: str) -> int:
 def _uid(credentials: bytes) -> int:
     """The user id in a ``SO_PEERCRED`` answer (a ``struct ucred``: pid, uid, gid)."""
     return int.from_bytes(credentials[4:8], sys.byteorder)
-
-
-def _now() -> float:
-    import time
-
-    return time.monotonic()
 
 
 def main(argv: Sequence[str]) -> int:
