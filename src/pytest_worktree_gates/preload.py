@@ -320,6 +320,8 @@ class Server:
         import signal
         from time import monotonic
 
+        # Each signal writes a byte to the pipe whenever it lands, so select wakes for it,
+        # even for one that came between two select calls.
         wake_read, wake_write = os.pipe()
         os.set_blocking(wake_write, False)
         signal.set_wakeup_fd(wake_write)
@@ -343,7 +345,6 @@ class Server:
                 last = monotonic()
             elif monotonic() - last >= self.idle or not os.path.isdir(self.root):
                 self._stop()
-            self._reap()  # a SIGCHLD may land between select calls
 
     def _stop(self, *_: object) -> None:
         if not self.stopping:
