@@ -35,6 +35,9 @@ TOOL_MODULE = """\
 import json, os, subprocess, sys, time
 
 IMPORTED_BY = os.getpid()
+if "WTG_IMPORT_LOG" in os.environ:  # each process that imports the tool, a server too
+    with open(os.environ["WTG_IMPORT_LOG"], "a") as imports:
+        imports.write(f"{IMPORTED_BY}\\n")
 
 
 def main():
@@ -380,7 +383,6 @@ def test_preload_false_never_starts_a_server(tmp_path: Path, tools: Path) -> Non
     for name in ("one.py", "two.py"):
         stage(root, name, f"{name[:3]} = 1\n")
         assert git_commit(root, env).returncode == 0
-    time.sleep(0.5)  # a server, had one been started, would show by now
     assert servers(script) == []
     assert not any(preloaded(run) for run in records(log))
 
@@ -389,13 +391,17 @@ def test_idle_zero_runs_tools_plainly(tmp_path: Path, tools: Path) -> None:
     script = write_tool(tools)
     root = project(tmp_path, script)
     log = tmp_path / "tool.log"
-    env = commit_env(log, **{preload.IDLE_VARIABLE: "0"})
+    imports = tmp_path / "imports"
+    env = commit_env(log, **{preload.IDLE_VARIABLE: "0", "WTG_IMPORT_LOG": str(imports)})
     for name in ("one.py", "two.py"):
         stage(root, name, f"{name[:3]} = 1\n")
         assert git_commit(root, env).returncode == 0
-    time.sleep(0.5)
     assert servers(script) == []
     assert len(records(log)) == 2
+    # No server imported the tool even for a moment (one started with this setting would
+    # exit at once): every process that imported it ran it.
+    ran = {json.loads(line)["pid"] for line in log.read_text().splitlines()}
+    assert {int(pid) for pid in imports.read_text().split()} == ran
 
 
 @pytest.mark.parametrize("value", ["soon", "-5", "inf", "nan"])
@@ -439,6 +445,9 @@ def test_a_server_runs_nothing_for_another_user(tmp_path: Path, tools: Path) -> 
         pid = os.fork()
         if pid == 0:  # as "nobody", with the right key: the server must decline
             os.setuid(65534)
+            # The client refuses a server of another user by itself: as a client that does
+            # not, so that the server's own check is the one tested.
+            preload._uid = lambda credentials: os.getuid()
             answer = preload.request(key, [script.name], root, env, (null, null, null))
             os._exit(0 if answer is None else 1)
         _, status = os.waitpid(pid, 0)

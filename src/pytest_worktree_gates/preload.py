@@ -13,7 +13,8 @@ seconds (600 by default) without a run, when its work tree is gone, when a file 
 changed, or on SIGTERM. Runs the server cannot take (none is up yet, Linux is not the system,
 it is busy or stale) start the tool as a plain process, and start a server for the next one.
 
-The top of this module is imported by the commit hook's early start: cheap standard modules only.
+The top of this module is imported by the commit hook's early start: cheap standard modules
+only, besides hookstart, which the hook has loaded already.
 """
 
 from __future__ import annotations
@@ -22,12 +23,16 @@ import marshal
 import os
 import sys
 
+from pytest_worktree_gates.hookstart import file_stamp
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import _socket
     import socket
     from collections.abc import Mapping, Sequence
     from typing import Any, NoReturn
+
+    from pytest_worktree_gates.hookstart import Stamp
 
     Key = tuple[Any, ...]  # see server_key
 
@@ -94,8 +99,6 @@ def server_key(script: str, interpreter: str, root: str, env: Mapping[str, str])
     """
     from pytest_worktree_gates import __version__
 
-    info = os.stat(script)
-    stamp = (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
     settings = tuple(
         sorted(
             (name, value)
@@ -103,7 +106,7 @@ def server_key(script: str, interpreter: str, root: str, env: Mapping[str, str])
             if name not in VOLATILE and not name.startswith(VOLATILE_PREFIX)
         )
     )
-    return (__version__, os.getuid(), interpreter, script, stamp, root, settings)
+    return (__version__, os.getuid(), interpreter, script, file_stamp(script), root, settings)
 
 
 def address(key: Key) -> bytes:
@@ -273,22 +276,10 @@ def modules_of(script: str) -> list[str]:
     return names
 
 
-def loaded_files() -> dict[str, tuple[int, int] | None]:
-    """Each imported module's file and its (size, mtime): an upgrade changes one of them."""
-    stamps: dict[str, tuple[int, int] | None] = {}
-    for module in list(sys.modules.values()):
-        path = getattr(module, "__file__", None)
-        if isinstance(path, str) and path not in stamps:
-            stamps[path] = _size_mtime(path)
-    return stamps
-
-
-def _size_mtime(path: str) -> tuple[int, int] | None:
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return (info.st_size, info.st_mtime_ns)
+def loaded_files() -> dict[str, Stamp]:
+    """Each imported module's file and its stamp: an upgrade changes one of them."""
+    paths = {getattr(module, "__file__", None) for module in list(sys.modules.values())}
+    return {path: file_stamp(path) for path in paths if isinstance(path, str)}
 
 
 class Server:
@@ -308,7 +299,7 @@ class Server:
         self.listener.bind(address(self.key))
         self.selector = selectors.DefaultSelector()
         self.runs: dict[int, socket.socket] = {}  # pid -> its client's connection
-        self.files: dict[str, tuple[int, int] | None] = {}
+        self.files: dict[str, Stamp] = {}
         self.stopping = False
 
     def preload(self) -> None:
@@ -320,13 +311,17 @@ class Server:
         import ctypes  # noqa: F401  # used by every run: see _die_with_server
         import runpy  # noqa: F401
 
+        # Not the script, which is no module: its stamp is in the key, so a run of a changed
+        # script asks another server.
         self.files = loaded_files()
-        self.files[self.script] = _size_mtime(self.script)
 
     def serve(self) -> None:
         import selectors
         import signal
+        from time import monotonic
 
+        # Each signal writes a byte to the pipe whenever it lands, so select wakes for it,
+        # even for one that came between two select calls.
         wake_read, wake_write = os.pipe()
         os.set_blocking(wake_write, False)
         signal.set_wakeup_fd(wake_write)
@@ -335,7 +330,7 @@ class Server:
         self.listener.listen(16)
         self.selector.register(self.listener, selectors.EVENT_READ)
         self.selector.register(wake_read, selectors.EVENT_READ)
-        last = _now()
+        last = monotonic()
         while not (self.stopping and not self.runs):
             events = self.selector.select(timeout=min(self.idle, 5.0))
             for selected, _ in events:
@@ -347,10 +342,9 @@ class Server:
                 else:
                     self._client_spoke(selected.fileobj)  # type: ignore[arg-type]
             if self.runs or any(s.fileobj is self.listener for s, _ in events):
-                last = _now()
-            elif _now() - last >= self.idle or not os.path.isdir(self.root):
+                last = monotonic()
+            elif monotonic() - last >= self.idle or not os.path.isdir(self.root):
                 self._stop()
-            self._reap()  # a SIGCHLD may land between select calls
 
     def _stop(self, *_: object) -> None:
         if not self.stopping:
@@ -431,7 +425,7 @@ class Server:
             return b"other"  # two keys with one digest: let the run go ahead plainly
         if self.stopping:
             return b"stopping"
-        if any(_size_mtime(path) != stamp for path, stamp in self.files.items()):
+        if any(file_stamp(path) != stamp for path, stamp in self.files.items()):
             self._stop()  # a tool upgraded in place: its next run starts a new server
             return b"stale"
         if "threading" in sys.modules and sys.modules["threading"].active_count() > 1:
@@ -561,12 +555,6 @@ def _run_script(script: str) -> int:
 def _uid(credentials: bytes) -> int:
     """The user id in a ``SO_PEERCRED`` answer (a ``struct ucred``: pid, uid, gid)."""
     return int.from_bytes(credentials[4:8], sys.byteorder)
-
-
-def _now() -> float:
-    import time
-
-    return time.monotonic()
 
 
 def main(argv: Sequence[str]) -> int:
