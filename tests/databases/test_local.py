@@ -14,11 +14,10 @@ from tests.conftest import git, listening
 from tests.databases.helpers import (
     add_worktree,
     cli,
-    purge,
+    local_project,
     reachable_dir,
     refused_up,
     require_local,
-    write_project,
 )
 
 ALL = """
@@ -33,13 +32,8 @@ env = { DATABASE_URL = "{url}" }
 
 @pytest.fixture(scope="module")
 def project() -> Iterator[Path]:
-    require_local("postgres", "mysql", "redis")
-    with reachable_dir() as folder:
-        root = write_project(folder / "shop", ALL)
-        try:
-            yield root
-        finally:
-            purge(root)
+    with local_project("shop", ALL, "postgres", "mysql", "redis") as root:
+        yield root
 
 
 def test_up_status_url_down_and_purge(project: Path) -> None:
@@ -134,21 +128,14 @@ def test_the_initdb_cache_is_small_and_replaces_an_older_layout() -> None:
 
     from pytest_worktree_gates.databases import local
 
-    require_local("postgres")
-    with reachable_dir() as folder:
-        root = write_project(
-            folder / "small",
-            "[tool.worktree-gates.databases]\nbackend = 'local'\n"
-            "[tool.worktree-gates.databases.postgres]\n",
-        )
+    config = "[tool.worktree-gates.databases]\nbackend = 'local'\n"
+    config += "[tool.worktree-gates.databases.postgres]\n"
+    with local_project("small", config, "postgres") as root:
         cache = root / ".git" / "worktree-gates" / "cache"
         older = cache / f"postgres-{local._pg_version()}"  # 16 MB WAL segments
         older.mkdir(parents=True)
-        try:
-            cli(root, "db", "up")
-            assert [path.name for path in cache.glob("postgres-*")] == [f"{older.name}-w1"]
-            url = cli(root, "db", "url", "postgres").stdout.strip()
-            with psycopg.connect(url) as connection:
-                assert connection.execute("SHOW wal_segment_size").fetchone() == ("1MB",)
-        finally:
-            purge(root)
+        cli(root, "db", "up")
+        assert [path.name for path in cache.glob("postgres-*")] == [f"{older.name}-w1"]
+        url = cli(root, "db", "url", "postgres").stdout.strip()
+        with psycopg.connect(url) as connection:
+            assert connection.execute("SHOW wal_segment_size").fetchone() == ("1MB",)

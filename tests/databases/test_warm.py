@@ -17,11 +17,8 @@ from tests.conftest import git, init_repo
 from tests.databases.helpers import (
     add_worktree,
     cli,
-    purge,
-    reachable_dir,
-    require_local,
+    local_project,
     run_pytest,
-    write_project,
 )
 
 CONFIG = """
@@ -45,13 +42,8 @@ def test_warm(worktree_postgres):
 
 @pytest.fixture(scope="module")
 def project() -> Iterator[Path]:
-    require_local("postgres")
-    with reachable_dir() as folder:
-        root = write_project(folder / "shop", CONFIG)
-        try:
-            yield root
-        finally:
-            purge(root)
+    with local_project("shop", CONFIG, "postgres") as root:
+        yield root
 
 
 def facts(root: Path) -> Path:
