@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pytest_worktree_gates.databases import templates
-from tests.databases.helpers import cli, local_project, run_pytest
+from tests.databases.helpers import child_env, cli, local_project, run_pytest
 from tests.databases.test_fixtures import SETUP, toml_string
 
 CONFIG = """
@@ -132,6 +132,7 @@ def test_a_killed_session_leaves_nothing_that_breaks_the_next(project: Path) -> 
     hanging = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_hangs.py"],
         cwd=project,
+        env=child_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
