@@ -15,6 +15,7 @@ from tests.databases.helpers import (
     add_worktree,
     cli,
     local_project,
+    purge,
     reachable_dir,
     refused_up,
     require_local,
@@ -110,17 +111,22 @@ def test_an_exhausted_port_range_creates_nothing() -> None:
 
 def test_gc_removes_servers_of_removed_worktrees_only(project: Path) -> None:
     feature = add_worktree(project, "gc-me")
-    cli(feature, "db", "up")
-    cli(project, "db", "up")
-    feature_git = git(feature, "rev-parse", "--absolute-git-dir").strip()
-    git(project, "worktree", "remove", "--force", str(feature))
-    done = cli(project, "db", "gc")
-    assert done.stdout.count("removed ") == 3
-    assert feature_git in done.stdout
-    assert cli(project, "db", "gc").stdout.strip() == "gc: 0 orphan(s) removed"
-    # This worktree's servers were left alone.
-    assert cli(project, "db", "status").stdout.count("running") == 3
-    assert os.environ.get("DATABASE_URL") is None
+    try:
+        cli(feature, "db", "up")
+        cli(project, "db", "up")
+        feature_git = git(feature, "rev-parse", "--absolute-git-dir").strip()
+        git(project, "worktree", "remove", "--force", str(feature))
+        done = cli(project, "db", "gc")
+        assert done.stdout.count("removed ") == 3
+        assert feature_git in done.stdout
+        assert cli(project, "db", "gc").stdout.strip() == "gc: 0 orphan(s) removed"
+        # This worktree's servers were left alone.
+        assert cli(project, "db", "status").stdout.count("running") == 3
+        assert os.environ.get("DATABASE_URL") is None
+    finally:  # the fixture purges the main worktree only: a failure must not leak these
+        if feature.exists():
+            purge(feature)
+        cli(project, "db", "gc", check=False)
 
 
 def test_the_initdb_cache_is_small_and_replaces_an_older_layout() -> None:
