@@ -51,6 +51,19 @@ def reachable_dir() -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+@contextmanager
+def local_project(name: str, config: str, *engines: str) -> Iterator[Path]:
+    """A committed project ``name`` with ``config`` for the local servers of ``engines``
+    (required, see :func:`require_local`), in a :func:`reachable_dir`; purged afterwards."""
+    require_local(*engines)
+    with reachable_dir() as folder:
+        root = write_project(folder / name, config)
+        try:
+            yield root
+        finally:
+            purge(root)
+
+
 def child_env() -> dict[str, str]:
     """This environment minus xdist's worker variables: a pytest started by a test that runs
     under ``-n`` would otherwise take itself for that worker and use the worker's database."""

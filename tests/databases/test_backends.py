@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.databases.helpers import cli, purge, reachable_dir, require_local, write_project
+from tests.databases.helpers import cli, local_project, reachable_dir, write_project
 
 REDIS_AUTO = "[tool.worktree-gates.databases]\n[tool.worktree-gates.databases.redis]\n"
 
@@ -35,40 +35,29 @@ def only_git(folder: Path) -> str:
 
 
 def test_auto_without_docker_picks_local_and_says_so() -> None:
-    require_local("redis")
-    with reachable_dir() as folder:
-        root = write_project(folder / "auto", REDIS_AUTO)
-        try:
-            done = run(root, {"DOCKER_HOST": "unix:///nonexistent.sock"}, "db", "up")
-            assert done.returncode == 0, done.stderr
-            assert done.stderr.strip() == (
-                "worktree-gates: databases use the local backend (no Docker engine answers; "
-                "server binaries are installed)"
-            )
-            # The choice sticks to the worktree: no second notice, the same server.
-            again = run(root, {}, "db", "up")
-            assert again.stderr == "" and "redis: local on 127.0.0.1" in again.stdout
-        finally:
-            purge(root)
+    with local_project("auto", REDIS_AUTO, "redis") as root:
+        done = run(root, {"DOCKER_HOST": "unix:///nonexistent.sock"}, "db", "up")
+        assert done.returncode == 0, done.stderr
+        assert done.stderr.strip() == (
+            "worktree-gates: databases use the local backend (no Docker engine answers; "
+            "server binaries are installed)"
+        )
+        # The choice sticks to the worktree: no second notice, the same server.
+        again = run(root, {}, "db", "up")
+        assert again.stderr == "" and "redis: local on 127.0.0.1" in again.stdout
 
 
 def test_auto_decides_once_for_all_engines_of_a_worktree() -> None:
-    require_local("redis")
-    require_local("postgres")
     config = REDIS_AUTO + "[tool.worktree-gates.databases.postgres]\n"
-    with reachable_dir() as folder:
-        root = write_project(folder / "two", config)
-        try:
-            done = run(root, {"DOCKER_HOST": "unix:///nonexistent.sock"}, "db", "up")
-            assert done.returncode == 0, done.stderr
-            notices = [line for line in done.stderr.splitlines() if "backend" in line]
-            assert notices == [
-                "worktree-gates: databases use the local backend (no Docker engine answers; "
-                "server binaries are installed)"
-            ]
-            assert "postgres: local on" in done.stdout and "redis: local on" in done.stdout
-        finally:
-            purge(root)
+    with local_project("two", config, "redis", "postgres") as root:
+        done = run(root, {"DOCKER_HOST": "unix:///nonexistent.sock"}, "db", "up")
+        assert done.returncode == 0, done.stderr
+        notices = [line for line in done.stderr.splitlines() if "backend" in line]
+        assert notices == [
+            "worktree-gates: databases use the local backend (no Docker engine answers; "
+            "server binaries are installed)"
+        ]
+        assert "postgres: local on" in done.stdout and "redis: local on" in done.stdout
 
 
 def test_auto_with_neither_says_how_to_get_either() -> None:

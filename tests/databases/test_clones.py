@@ -13,14 +13,7 @@ from pathlib import Path
 import pytest
 
 from pytest_worktree_gates.databases import templates
-from tests.databases.helpers import (
-    cli,
-    purge,
-    reachable_dir,
-    require_local,
-    run_pytest,
-    write_project,
-)
+from tests.databases.helpers import child_env, cli, local_project, run_pytest
 from tests.databases.test_fixtures import SETUP, toml_string
 
 CONFIG = """
@@ -63,16 +56,11 @@ def test_hangs(isolated_postgres):
 @pytest.fixture
 def project() -> Iterator[Path]:
     """A committed project with a template on the local backend."""
-    require_local("postgres")
-    with reachable_dir() as folder:
-        config = CONFIG.format(setup=toml_string(f"{sys.executable} -c {SETUP!r}"))
-        root = write_project(folder / "shop", config)
+    config = CONFIG.format(setup=toml_string(f"{sys.executable} -c {SETUP!r}"))
+    with local_project("shop", config, "postgres") as root:
         (root / "schema.sql").write_text("-- v1\n")
         (root / "test_clones.py").write_text(TESTS)
-        try:
-            yield root
-        finally:
-            purge(root)
+        yield root
 
 
 def run(root: Path, *args: str) -> dict[int, str]:
@@ -144,6 +132,7 @@ def test_a_killed_session_leaves_nothing_that_breaks_the_next(project: Path) -> 
     hanging = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_hangs.py"],
         cwd=project,
+        env=child_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,

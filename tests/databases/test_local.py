@@ -14,11 +14,11 @@ from tests.conftest import git, listening
 from tests.databases.helpers import (
     add_worktree,
     cli,
+    local_project,
     purge,
     reachable_dir,
     refused_up,
     require_local,
-    write_project,
 )
 
 ALL = """
@@ -33,13 +33,8 @@ env = { DATABASE_URL = "{url}" }
 
 @pytest.fixture(scope="module")
 def project() -> Iterator[Path]:
-    require_local("postgres", "mysql", "redis")
-    with reachable_dir() as folder:
-        root = write_project(folder / "shop", ALL)
-        try:
-            yield root
-        finally:
-            purge(root)
+    with local_project("shop", ALL, "postgres", "mysql", "redis") as root:
+        yield root
 
 
 def test_up_status_url_down_and_purge(project: Path) -> None:
@@ -116,17 +111,22 @@ def test_an_exhausted_port_range_creates_nothing() -> None:
 
 def test_gc_removes_servers_of_removed_worktrees_only(project: Path) -> None:
     feature = add_worktree(project, "gc-me")
-    cli(feature, "db", "up")
-    cli(project, "db", "up")
-    feature_git = git(feature, "rev-parse", "--absolute-git-dir").strip()
-    git(project, "worktree", "remove", "--force", str(feature))
-    done = cli(project, "db", "gc")
-    assert done.stdout.count("removed ") == 3
-    assert feature_git in done.stdout
-    assert cli(project, "db", "gc").stdout.strip() == "gc: 0 orphan(s) removed"
-    # This worktree's servers were left alone.
-    assert cli(project, "db", "status").stdout.count("running") == 3
-    assert os.environ.get("DATABASE_URL") is None
+    try:
+        cli(feature, "db", "up")
+        cli(project, "db", "up")
+        feature_git = git(feature, "rev-parse", "--absolute-git-dir").strip()
+        git(project, "worktree", "remove", "--force", str(feature))
+        done = cli(project, "db", "gc")
+        assert done.stdout.count("removed ") == 3
+        assert feature_git in done.stdout
+        assert cli(project, "db", "gc").stdout.strip() == "gc: 0 orphan(s) removed"
+        # This worktree's servers were left alone.
+        assert cli(project, "db", "status").stdout.count("running") == 3
+        assert os.environ.get("DATABASE_URL") is None
+    finally:  # the fixture purges the main worktree only: a failure must not leak these
+        if feature.exists():
+            purge(feature)
+        cli(project, "db", "gc", check=False)
 
 
 def test_the_initdb_cache_is_small_and_replaces_an_older_layout() -> None:
@@ -134,21 +134,14 @@ def test_the_initdb_cache_is_small_and_replaces_an_older_layout() -> None:
 
     from pytest_worktree_gates.databases import local
 
-    require_local("postgres")
-    with reachable_dir() as folder:
-        root = write_project(
-            folder / "small",
-            "[tool.worktree-gates.databases]\nbackend = 'local'\n"
-            "[tool.worktree-gates.databases.postgres]\n",
-        )
+    config = "[tool.worktree-gates.databases]\nbackend = 'local'\n"
+    config += "[tool.worktree-gates.databases.postgres]\n"
+    with local_project("small", config, "postgres") as root:
         cache = root / ".git" / "worktree-gates" / "cache"
         older = cache / f"postgres-{local._pg_version()}"  # 16 MB WAL segments
         older.mkdir(parents=True)
-        try:
-            cli(root, "db", "up")
-            assert [path.name for path in cache.glob("postgres-*")] == [f"{older.name}-w1"]
-            url = cli(root, "db", "url", "postgres").stdout.strip()
-            with psycopg.connect(url) as connection:
-                assert connection.execute("SHOW wal_segment_size").fetchone() == ("1MB",)
-        finally:
-            purge(root)
+        cli(root, "db", "up")
+        assert [path.name for path in cache.glob("postgres-*")] == [f"{older.name}-w1"]
+        url = cli(root, "db", "url", "postgres").stdout.strip()
+        with psycopg.connect(url) as connection:
+            assert connection.execute("SHOW wal_segment_size").fetchone() == ("1MB",)

@@ -17,11 +17,8 @@ from tests.conftest import git, init_repo
 from tests.databases.helpers import (
     add_worktree,
     cli,
-    purge,
-    reachable_dir,
-    require_local,
+    local_project,
     run_pytest,
-    write_project,
 )
 
 CONFIG = """
@@ -45,13 +42,8 @@ def test_warm(worktree_postgres):
 
 @pytest.fixture(scope="module")
 def project() -> Iterator[Path]:
-    require_local("postgres")
-    with reachable_dir() as folder:
-        root = write_project(folder / "shop", CONFIG)
-        try:
-            yield root
-        finally:
-            purge(root)
+    with local_project("shop", CONFIG, "postgres") as root:
+        yield root
 
 
 def facts(root: Path) -> Path:
@@ -175,3 +167,19 @@ def test_unreadable_facts_are_not_used(tmp_path: Path) -> None:
     for broken in ("{", '["a list"]', json.dumps(same | {"config": key, "port": "x"})):
         (home / "postgres" / "warm.json").write_text(broken)
         assert warm.recall(tmp_path, "postgres") is None
+
+
+def test_a_process_looks_its_session_database_up_once(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_worktree_gates.databases import admin
+    from pytest_worktree_gates.databases.provider import Provider
+
+    cli(project, "db", "up")
+    created = []
+    create = admin.create
+    monkeypatch.setattr(admin, "create", lambda *args: created.append(args) or create(*args))
+    # Env export asks first, then the session fixture: one login and one CREATE check.
+    provider = Provider(project)
+    assert provider.session("postgres") == provider.session("postgres")
+    assert len(created) == 1

@@ -45,6 +45,7 @@ class Provider:
     _servers: dict[str, Server] = field(default_factory=dict)
     _cloners: dict[str, templates.Cloner] = field(default_factory=dict)
     _bases: dict[str, str] = field(default_factory=dict)  # from the warm path
+    _sessions: dict[str, Server] = field(default_factory=dict)
     _broken: str = ""  # a failed template setup: not re-run for every test of the session
 
     @property
@@ -70,7 +71,16 @@ class Provider:
         return self._servers[engine]
 
     def session(self, engine: str) -> Server:
-        """This worker's own database on the worktree's server, created if needed."""
+        """This worker's own database on the worktree's server, created if needed.
+
+        Looked up once per process: env export and the session fixture both ask for it, and
+        every lookup after the probe's costs a login.
+        """
+        if engine not in self._sessions:
+            self._sessions[engine] = self._session(engine)
+        return self._sessions[engine]
+
+    def _session(self, engine: str) -> Server:
         if engine not in self._servers and self._place is None:
             # Not when a caller handed in its config (the CLI): it has paid for it already.
             found = warm.recall(self.root, engine)
