@@ -12,7 +12,6 @@ both alike. Target: the serve step adds at most 50 ms to the app's own start.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import socket
 import statistics
@@ -23,6 +22,8 @@ import time
 from pathlib import Path
 
 from _timing import Samples, child_env, git, print_machine, run, samples_table, tool, verdict
+
+from pytest_worktree_gates.serving import answers
 
 TARGET_MS = 50.0
 
@@ -80,14 +81,7 @@ def free_port() -> int:
 
 
 def healthy(port: int) -> bool:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-    try:
-        connection.request("GET", "/health")
-        return 200 <= connection.getresponse().status < 300
-    except (OSError, http.client.HTTPException):
-        return False
-    finally:
-        connection.close()
+    return answers(port, "/health", timeout=1)
 
 
 def own_start(root: Path) -> tuple[float, float]:
