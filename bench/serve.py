@@ -180,7 +180,7 @@ def main() -> int:
         announced = Samples("app's own start: spawn to its 'running' line, then one 2xx")
         ours = Samples("gate's serve.health: spawn to first 2xx, inside pytest --gates")
         own_stop = Samples("app's own stop: SIGTERM to exit")
-        ours_stop = Samples("gate's stop: SIGTERM to the group to no member left")
+        ours_stop = Samples("gate's stop: SIGTERM to the group until no member is left")
         lease = Samples("gate's port lease (lock, state database, bind check)")
         own_start(root)  # warm-up: imports and bytecode land in the page cache
         gate_start(root, report)
