@@ -12,7 +12,6 @@ both alike. Target: the serve step adds at most 50 ms to the app's own start.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import socket
 import statistics
@@ -23,6 +22,8 @@ import time
 from pathlib import Path
 
 from _timing import Samples, child_env, git, print_machine, run, samples_table, tool, verdict
+
+from pytest_worktree_gates.serving import answers
 
 TARGET_MS = 50.0
 
@@ -80,14 +81,7 @@ def free_port() -> int:
 
 
 def healthy(port: int) -> bool:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-    try:
-        connection.request("GET", "/health")
-        return 200 <= connection.getresponse().status < 300
-    except (OSError, http.client.HTTPException):
-        return False
-    finally:
-        connection.close()
+    return answers(port, "/health", timeout=1)
 
 
 def own_start(root: Path) -> tuple[float, float]:
@@ -186,7 +180,7 @@ def main() -> int:
         announced = Samples("app's own start: spawn to its 'running' line, then one 2xx")
         ours = Samples("gate's serve.health: spawn to first 2xx, inside pytest --gates")
         own_stop = Samples("app's own stop: SIGTERM to exit")
-        ours_stop = Samples("gate's stop: SIGTERM to the group to no member left")
+        ours_stop = Samples("gate's stop: SIGTERM to the group until no member is left")
         lease = Samples("gate's port lease (lock, state database, bind check)")
         own_start(root)  # warm-up: imports and bytecode land in the page cache
         gate_start(root, report)

@@ -111,10 +111,14 @@ class Running:
 
     process: subprocess.Popen[bytes]
     command: str
-    url: str
+    port: int
     log: Path
     started: float
     own_group: bool = True
+
+    @property
+    def url(self) -> str:
+        return url_of(self.port)
 
     def tail(self, lines: int = TAIL) -> str:
         try:
@@ -148,14 +152,14 @@ def start(serve: ServeConfig, reservation: Reservation, root: Path, *, own_group
             # A kill -9 of the gate takes the app's leader with it.
             preexec_fn=die_with_parent,
         )
-    return Running(process, shlex.join(words), reservation.url, log, started, own_group)
+    return Running(process, shlex.join(words), reservation.port, log, started, own_group)
 
 
-def answers(url: str, timeout: float) -> bool:
-    """One GET: True on a 2xx; refused, reset, slow or any other status is False."""
-    host, _, port = url.removeprefix("http://").partition("/")[0].partition(":")
-    path = "/" + url.removeprefix("http://").partition("/")[2]
-    connection = http.client.HTTPConnection(host, int(port), timeout=timeout)
+def answers(port: int, path: str, timeout: float) -> bool:
+    """One GET of ``path`` on the app's port: True on a 2xx; refused, reset, slow or any other
+    status is False.
+    """
+    connection = http.client.HTTPConnection(ports.HOST, port, timeout=timeout)
     try:
         connection.request("GET", path)
         return 200 <= connection.getresponse().status < 300
@@ -167,7 +171,6 @@ def answers(url: str, timeout: float) -> bool:
 
 def wait_healthy(running: Running, serve: ServeConfig) -> ServeFacts:
     """Poll the health path with backoff until a 2xx, an early exit, or the timeout."""
-    target = running.url + serve.health
     deadline = running.started + serve.timeout
     delay = FIRST_POLL
     while True:
@@ -176,7 +179,7 @@ def wait_healthy(running: Running, serve: ServeConfig) -> ServeFacts:
             how = f"code {code}" if code >= 0 else f"signal {-code}"
             return failed(running, serve, f"exited with {how} before {serve.health} answered")
         left = deadline - time.monotonic()
-        if answers(target, max(0.05, min(left, 2.0))):
+        if answers(running.port, serve.health, max(0.05, min(left, 2.0))):
             return ServeFacts(
                 running.command, running.url, serve.timeout, time.monotonic() - running.started
             )
