@@ -59,33 +59,41 @@ def page(name: str) -> str:
     return (DOCS / name).read_text()
 
 
+def fences(name: str, lines: list[str]) -> Iterator[tuple[int, int, str]]:
+    """(opening line, closing line, language) of every fenced code block of page ``name``,
+    indented ones (in a list item) included. A fence left open is an error: what follows it
+    would be read as code, or not at all."""
+    fence, start, language = "", 0, ""
+    for number, line in enumerate(lines):
+        stripped = line.strip()
+        opening = re.match(r"(`{3,})(\S*)", stripped)
+        if not fence and opening:
+            fence, start, language = opening.group(1), number, opening.group(2)
+        elif fence and stripped.startswith(fence) and not stripped.strip("`"):
+            yield start, number, language
+            fence = ""
+    assert not fence, f"docs/{name}:{start + 1}: a code fence that is never closed"
+
+
 def blocks() -> Iterator[Block]:
-    """Every fenced code block of every page, with its language."""
+    """Every fenced code block of every page, with its language, its indentation removed."""
     for path in sorted(DOCS.glob("*.md")):
-        fence, language, lines = "", "", list[str]()
-        for line in path.read_text().splitlines():
-            opening = re.match(r"(`{3,})(\S*)", line)
-            if not fence and opening:
-                fence, language, lines = opening.group(1), opening.group(2), []
-            elif fence and line.startswith(fence) and not line.strip("`"):
-                yield Block(path.name, language, "\n".join(lines) + "\n")
-                fence = ""
-            elif fence:
-                lines.append(line)
+        lines = path.read_text().splitlines()
+        for start, end, language in fences(path.name, lines):
+            indent = lines[start][: len(lines[start]) - len(lines[start].lstrip())]
+            text = [line.removeprefix(indent) for line in lines[start + 1 : end]]
+            yield Block(path.name, language, "\n".join(text) + "\n")
 
 
 def sections(name: str) -> list[Section]:
     """The sections of a page by heading, ignoring `#` lines inside code blocks."""
     lines = page(name).splitlines()
-    headings, fence = [], ""
-    for number, line in enumerate(lines):
-        opening = re.match(r"`{3,}", line)
-        if opening and not fence:
-            fence = opening.group(0)
-        elif fence and line.startswith(fence) and not line.strip("`"):
-            fence = ""
-        elif not fence and (title := re.match(r"(#+) (.*)", line)):
-            headings.append((number, len(title.group(1)), title.group(2)))
+    code = {n for start, end, _ in fences(name, lines) for n in range(start, end + 1)}
+    headings = [
+        (number, len(title.group(1)), title.group(2))
+        for number, line in enumerate(lines)
+        if number not in code and (title := re.match(r"(#+) (.*)", line))
+    ]
     found = []
     for index, (number, level, heading) in enumerate(headings):
         end = next((n for n, lv, _ in headings[index + 1 :] if lv <= level), len(lines))
