@@ -48,9 +48,9 @@ class Misbehaved(Exception):
 class GateStopped(Exception):
     """A gate refused the change: what a broken change should meet."""
 
-    def __init__(self, step: int, command: str, code: int, report: dict[str, Any], output: str):
+    def __init__(self, command: str, code: int, report: dict[str, Any], output: str):
         super().__init__(f"{command} exited {code}")
-        self.step, self.command, self.code = step, command, code
+        self.command, self.code = command, code
         self.report, self.output = report, output
 
 
@@ -132,7 +132,7 @@ class Demo:
             current.seconds = time.perf_counter() - start
         self.say(self.paint(GREEN, f"ok in {current.seconds:.1f} s: {current.result}"))
 
-    def gate(self, step: int, gate: str, cwd: Path) -> dict[str, Any]:
+    def gate(self, gate: str, cwd: Path) -> dict[str, Any]:
         """``pytest --gates[=GATE]`` in ``cwd``: its recorded report, or GateStopped."""
         command = "pytest --gates" if gate == "unit" else f"pytest --gates={gate}"
         done = self.outcome(command, cwd, expect=None)
@@ -140,7 +140,7 @@ class Demo:
             raise Misbehaved(f"`{command}` exited {done.returncode}; see its output above")
         report = recorded_report(self, cwd, gate)
         if done.returncode != 0:
-            raise GateStopped(step, command, done.returncode, report, done.stdout)
+            raise GateStopped(command, done.returncode, report, done.stdout)
         if not report.get("passed"):
             raise Misbehaved(f"`{command}` exited 0, but the ledger has no pass for this tree")
         return report
@@ -332,7 +332,7 @@ def step_commit(demo: Demo) -> str:
 
 
 def step_unit(demo: Demo) -> str:
-    report = demo.gate(4, "unit", demo.worktree(FEATURE))
+    report = demo.gate("unit", demo.worktree(FEATURE))
     if demo.broken:
         raise Misbehaved(f"--broken={demo.broken}: the unit gate should have stopped this change")
     return summarize(report)
@@ -365,7 +365,7 @@ def step_integration(demo: Demo) -> str:
     background = threading.Thread(target=create)
     background.start()
     try:
-        report = demo.gate(6, "integration", demo.worktree(FEATURE))
+        report = demo.gate("integration", demo.worktree(FEATURE))
     finally:
         background.join()
     return summarize(report) + ", over HTTP"
@@ -412,7 +412,7 @@ def step_merge(demo: Demo) -> str:
     done = demo.outcome(command, demo.repo, expect=None)
     if done.returncode == 1:  # the final gate failed on the merged tree
         report = recorded_report(demo, demo.worktree(FEATURE), "final")
-        raise GateStopped(8, command, 1, report, done.stdout)
+        raise GateStopped(command, 1, report, done.stdout)
     if done.returncode != 0:
         raise Misbehaved(f"`{command}` exited {done.returncode}")
     if "resolved service/api.py automatically" not in done.stdout:
@@ -496,8 +496,8 @@ def teach(demo: Demo, stop: GateStopped) -> str:
     meaning = {1: "a test failed", 6: "the tests passed, but a condition of the gate failed"}
     gate = stop.report.get("gate", "?")
     lines = [
-        f"The {gate} gate stopped this change at step {stop.step}: `{stop.command}` exited "
-        f"{stop.code} ({meaning.get(stop.code, 'see its output above')}).",
+        f"The {gate} gate stopped this change at step {demo.steps[-1].number}: `{stop.command}` "
+        f"exited {stop.code} ({meaning.get(stop.code, 'see its output above')}).",
     ]
     if demo.broken:
         lines.append(f"(The demo broke the change on purpose: --broken={demo.broken}.)")
