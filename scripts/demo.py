@@ -349,16 +349,8 @@ def step_integration(demo: Demo) -> str:
 
     def create() -> None:
         start = time.perf_counter()
-        demo.other = subprocess.run(
-            f'worktree-gates new {OTHER} --description "tag items"',
-            shell=True,
-            cwd=demo.repo,
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=environment(),
-            check=False,
-        )
+        command = f'worktree-gates new {OTHER} --description "tag items"'
+        demo.other = demo.outcome(command, demo.repo, expect=None, show=False)
         demo.other_seconds = time.perf_counter() - start
 
     demo.explain(f"Meanwhile, in the background: worktree-gates new {OTHER} (step 7).")
