@@ -29,10 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "fastapi-service"
 COPY_IGNORING = (".venv", "__pycache__", ".*_cache", ".coverage*", ".env.worktree")
 FEATURE, OTHER = "add-items", "add-tags"
-# The images the example's databases use (the plugin's defaults), and the locally built
-# stand-ins honouring the same environment contract that ./scripts/services builds where no
-# registry is reachable.
-IMAGES = {"postgres": "postgres:16", "redis": "redis:7"}
+# Stand-ins for the images the example's databases use (the plugin's defaults), honouring the
+# same environment contract, that ./scripts/services builds where no registry is reachable.
 LOCAL_IMAGES = {
     "postgres": "worktree-gates-test/postgres:15",
     "redis": "worktree-gates-test/redis:7",
@@ -255,19 +253,21 @@ def use_local_images(pyproject: Path) -> list[str]:
     Where no registry is reachable (CI here), `docker pull postgres:16` fails. Where the
     official images are present, or can be pulled, this changes nothing.
     """
-    try:
-        import docker
+    from pytest_worktree_gates.config import DEFAULT_IMAGES
+    from pytest_worktree_gates.databases import docker
+    from pytest_worktree_gates.errors import GatesError
 
-        client = docker.from_env(timeout=5)  # type: ignore[attr-defined]
-        client.ping()
-    except Exception:
+    try:
+        client = docker.engine()  # the probe the backend `auto` makes
+    except GatesError:
         return []  # no Docker engine: `auto` chooses local servers
     notes, text = [], pyproject.read_text()
-    for engine, official in IMAGES.items():
-        if not has_image(client, official) and has_image(client, LOCAL_IMAGES[engine]):
+    for engine, local in LOCAL_IMAGES.items():
+        official = DEFAULT_IMAGES[engine]
+        if not has_image(client, official) and has_image(client, local):
             header = f"[tool.worktree-gates.databases.{engine}]\n"
-            text = text.replace(header, f'{header}image = "{LOCAL_IMAGES[engine]}"\n')
-            notes.append(f"{official} is not here: this copy uses {LOCAL_IMAGES[engine]}")
+            text = text.replace(header, f'{header}image = "{local}"\n')
+            notes.append(f"{official} is not here: this copy uses {local}")
     pyproject.write_text(text)
     client.close()
     if notes:
