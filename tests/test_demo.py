@@ -17,6 +17,7 @@ import docker.errors
 import pytest
 import requests.exceptions
 
+from pytest_worktree_gates.databases import docker as docker_backend
 from pytest_worktree_gates.databases import local
 from pytest_worktree_gates.errors import GatesError
 from tests.conftest import SERVICES_HINT, require
@@ -45,12 +46,7 @@ def engines_problem() -> str:
         return ""
     except GatesError as error:
         missing = str(error)
-    try:
-        client = docker.from_env(timeout=10)
-        client.ping()
-    except (docker.errors.DockerException, requests.exceptions.RequestException):
-        return f"no Docker engine answers and {missing}"
-    return ""
+    return "" if docker_backend.engine_answers() else f"no Docker engine answers and {missing}"
 
 
 def run_demo(mypy_cache: Path, *args: str, **extra_env: str) -> tuple[int, str, Path]:
