@@ -520,7 +520,7 @@ def test_the_index_links_every_page() -> None:
 def shell_lines(block: Block) -> Iterator[str]:
     """The command lines of a block: console prompts, shell lines, workflow ``run`` steps."""
     if block.language == "yaml":
-        yield from _runs(yaml.safe_load(block.text))
+        yield from run_lines(yaml.safe_load(block.text))
         return
     for line in block.text.replace("\\\n", " ").splitlines():
         if block.language != "console":
@@ -529,17 +529,18 @@ def shell_lines(block: Block) -> Iterator[str]:
             yield line[2:]
 
 
-def _runs(node: Any) -> Iterator[str]:
+def run_lines(node: Any) -> Iterator[str]:
+    """The lines of every ``run`` step in a GitHub Actions workflow, or any part of one."""
     if isinstance(node, dict):
         for key, value in node.items():
             if key == "run" and isinstance(value, str):
                 # A GitHub expression is replaced before the shell sees the line.
                 yield from re.sub(r"\$\{\{[^}]*\}\}", "/tmp/runner", value).splitlines()
             else:
-                yield from _runs(value)
+                yield from run_lines(value)
     elif isinstance(node, list):
         for item in node:
-            yield from _runs(item)
+            yield from run_lines(item)
 
 
 def split_commands(line: str) -> Iterator[list[str]]:
