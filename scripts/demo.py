@@ -29,10 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "fastapi-service"
 COPY_IGNORING = (".venv", "__pycache__", ".*_cache", ".coverage*", ".env.worktree")
 FEATURE, OTHER = "add-items", "add-tags"
-# The images the example's databases use (the plugin's defaults), and the locally built
-# stand-ins honouring the same environment contract that ./scripts/services builds where no
-# registry is reachable.
-IMAGES = {"postgres": "postgres:16", "redis": "redis:7"}
+# Stand-ins for the images the example's databases use (the plugin's defaults), honouring the
+# same environment contract, that ./scripts/services builds where no registry is reachable.
 LOCAL_IMAGES = {
     "postgres": "worktree-gates-test/postgres:15",
     "redis": "worktree-gates-test/redis:7",
@@ -48,9 +46,9 @@ class Misbehaved(Exception):
 class GateStopped(Exception):
     """A gate refused the change: what a broken change should meet."""
 
-    def __init__(self, step: int, command: str, code: int, report: dict[str, Any], output: str):
+    def __init__(self, command: str, code: int, report: dict[str, Any], output: str):
         super().__init__(f"{command} exited {code}")
-        self.step, self.command, self.code = step, command, code
+        self.command, self.code = command, code
         self.report, self.output = report, output
 
 
@@ -132,7 +130,7 @@ class Demo:
             current.seconds = time.perf_counter() - start
         self.say(self.paint(GREEN, f"ok in {current.seconds:.1f} s: {current.result}"))
 
-    def gate(self, step: int, gate: str, cwd: Path) -> dict[str, Any]:
+    def gate(self, gate: str, cwd: Path) -> dict[str, Any]:
         """``pytest --gates[=GATE]`` in ``cwd``: its recorded report, or GateStopped."""
         command = "pytest --gates" if gate == "unit" else f"pytest --gates={gate}"
         done = self.outcome(command, cwd, expect=None)
@@ -140,7 +138,7 @@ class Demo:
             raise Misbehaved(f"`{command}` exited {done.returncode}; see its output above")
         report = recorded_report(self, cwd, gate)
         if done.returncode != 0:
-            raise GateStopped(step, command, done.returncode, report, done.stdout)
+            raise GateStopped(command, done.returncode, report, done.stdout)
         if not report.get("passed"):
             raise Misbehaved(f"`{command}` exited 0, but the ledger has no pass for this tree")
         return report
@@ -255,19 +253,21 @@ def use_local_images(pyproject: Path) -> list[str]:
     Where no registry is reachable (CI here), `docker pull postgres:16` fails. Where the
     official images are present, or can be pulled, this changes nothing.
     """
-    try:
-        import docker
+    from pytest_worktree_gates.config import DEFAULT_IMAGES
+    from pytest_worktree_gates.databases import docker
+    from pytest_worktree_gates.errors import GatesError
 
-        client = docker.from_env(timeout=5)  # type: ignore[attr-defined]
-        client.ping()
-    except Exception:
+    try:
+        client = docker.engine()  # the probe the backend `auto` makes
+    except GatesError:
         return []  # no Docker engine: `auto` chooses local servers
     notes, text = [], pyproject.read_text()
-    for engine, official in IMAGES.items():
-        if not has_image(client, official) and has_image(client, LOCAL_IMAGES[engine]):
+    for engine, local in LOCAL_IMAGES.items():
+        official = DEFAULT_IMAGES[engine]
+        if not has_image(client, official) and has_image(client, local):
             header = f"[tool.worktree-gates.databases.{engine}]\n"
-            text = text.replace(header, f'{header}image = "{LOCAL_IMAGES[engine]}"\n')
-            notes.append(f"{official} is not here: this copy uses {LOCAL_IMAGES[engine]}")
+            text = text.replace(header, f'{header}image = "{local}"\n')
+            notes.append(f"{official} is not here: this copy uses {local}")
     pyproject.write_text(text)
     client.close()
     if notes:
@@ -332,7 +332,7 @@ def step_commit(demo: Demo) -> str:
 
 
 def step_unit(demo: Demo) -> str:
-    report = demo.gate(4, "unit", demo.worktree(FEATURE))
+    report = demo.gate("unit", demo.worktree(FEATURE))
     if demo.broken:
         raise Misbehaved(f"--broken={demo.broken}: the unit gate should have stopped this change")
     return summarize(report)
@@ -349,23 +349,15 @@ def step_integration(demo: Demo) -> str:
 
     def create() -> None:
         start = time.perf_counter()
-        demo.other = subprocess.run(
-            f'worktree-gates new {OTHER} --description "tag items"',
-            shell=True,
-            cwd=demo.repo,
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=environment(),
-            check=False,
-        )
+        command = f'worktree-gates new {OTHER} --description "tag items"'
+        demo.other = demo.outcome(command, demo.repo, expect=None, show=False)
         demo.other_seconds = time.perf_counter() - start
 
     demo.explain(f"Meanwhile, in the background: worktree-gates new {OTHER} (step 7).")
     background = threading.Thread(target=create)
     background.start()
     try:
-        report = demo.gate(6, "integration", demo.worktree(FEATURE))
+        report = demo.gate("integration", demo.worktree(FEATURE))
     finally:
         background.join()
     return summarize(report) + ", over HTTP"
@@ -412,7 +404,7 @@ def step_merge(demo: Demo) -> str:
     done = demo.outcome(command, demo.repo, expect=None)
     if done.returncode == 1:  # the final gate failed on the merged tree
         report = recorded_report(demo, demo.worktree(FEATURE), "final")
-        raise GateStopped(8, command, 1, report, done.stdout)
+        raise GateStopped(command, 1, report, done.stdout)
     if done.returncode != 0:
         raise Misbehaved(f"`{command}` exited {done.returncode}")
     if "resolved service/api.py automatically" not in done.stdout:
@@ -496,8 +488,8 @@ def teach(demo: Demo, stop: GateStopped) -> str:
     meaning = {1: "a test failed", 6: "the tests passed, but a condition of the gate failed"}
     gate = stop.report.get("gate", "?")
     lines = [
-        f"The {gate} gate stopped this change at step {stop.step}: `{stop.command}` exited "
-        f"{stop.code} ({meaning.get(stop.code, 'see its output above')}).",
+        f"The {gate} gate stopped this change at step {demo.steps[-1].number}: `{stop.command}` "
+        f"exited {stop.code} ({meaning.get(stop.code, 'see its output above')}).",
     ]
     if demo.broken:
         lines.append(f"(The demo broke the change on purpose: --broken={demo.broken}.)")

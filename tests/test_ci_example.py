@@ -8,7 +8,6 @@ so a renamed option, verb or variable breaks this test instead of a user's CI.
 from __future__ import annotations
 
 import re
-import shlex
 from importlib.metadata import metadata
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import yaml
 
 from pytest_worktree_gates import cli
 from pytest_worktree_gates.config import ENGINES, ENV_PREFIX, env_override_name, load
+from tests.test_docs import run_lines, split_commands
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / "examples" / "github-actions.yml"
@@ -39,18 +39,9 @@ def the_job() -> dict[str, Any]:
 
 
 def commands() -> list[list[str]]:
-    """Every command line of every ``run`` step, split as the shell would."""
-    found = []
-    for step in the_job()["steps"]:
-        script = step.get("run", "")
-        # A GitHub expression is replaced before the shell sees the line.
-        script = re.sub(r"\$\{\{[^}]*\}\}", "/tmp/runner", script)
-        for line in script.splitlines():
-            for command in re.split(r"&&|\|\||;|>>", line):
-                words = shlex.split(command)
-                if words:
-                    found.append(words)
-    return found
+    """Every simple command of every ``run`` step, split as the shell would (the same reading
+    the docs' examples get)."""
+    return [command for line in run_lines(the_job()["steps"]) for command in split_commands(line)]
 
 
 def test_runs_on_pull_requests_and_in_the_merge_queue() -> None:

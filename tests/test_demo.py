@@ -17,6 +17,7 @@ import docker.errors
 import pytest
 import requests.exceptions
 
+from pytest_worktree_gates.databases import docker as docker_backend
 from pytest_worktree_gates.databases import local
 from pytest_worktree_gates.errors import GatesError
 from tests.conftest import SERVICES_HINT, require
@@ -45,12 +46,7 @@ def engines_problem() -> str:
         return ""
     except GatesError as error:
         missing = str(error)
-    try:
-        client = docker.from_env(timeout=10)
-        client.ping()
-    except (docker.errors.DockerException, requests.exceptions.RequestException):
-        return f"no Docker engine answers and {missing}"
-    return ""
+    return "" if docker_backend.engine_answers() else f"no Docker engine answers and {missing}"
 
 
 def run_demo(mypy_cache: Path, *args: str, **extra_env: str) -> tuple[int, str, Path]:
@@ -107,13 +103,20 @@ def test_the_demo_runs_the_whole_workflow_and_removes_what_it_made(mypy_cache: P
     assert_nothing_left(repo)
 
 
-def test_a_failing_test_stops_the_change_at_the_unit_gate(mypy_cache: Path) -> None:
-    code, out, repo = run_demo(mypy_cache, "--broken=test")
-
+def stopped_at_the_unit_gate(mypy_cache: Path, broken: str, exited: int) -> tuple[str, Path]:
+    """Run the demo with ``--broken``; check that the unit gate (step 4) stopped it with
+    ``exited``. What the demo then told, unwrapped as read, and its temporary repository."""
+    code, out, repo = run_demo(mypy_cache, f"--broken={broken}")
     assert code == 1, out
     assert [int(n) for n in STEP_HEADER.findall(out)] == [1, 2, 3, 4]
-    told = " ".join(out[out.index("The unit gate stopped") :].split())  # as read, unwrapped
-    assert "The unit gate stopped this change at step 4: `pytest --gates` exited 1" in told
+    told = " ".join(out[out.index("The unit gate stopped") :].split())
+    assert f"The unit gate stopped this change at step 4: `pytest --gates` exited {exited}" in told
+    return told, repo
+
+
+def test_a_failing_test_stops_the_change_at_the_unit_gate(mypy_cache: Path) -> None:
+    told, repo = stopped_at_the_unit_gate(mypy_cache, "test", exited=1)
+
     assert re.search(r"tests: 1 failed, \d+ passed", told), told
     assert "FAILED tests/test_api.py::test_a_batch_adds_every_item" in told
     assert "Fix the code (or the test, if the test is wrong)" in told
@@ -124,12 +127,8 @@ def test_a_failing_test_stops_the_change_at_the_unit_gate(mypy_cache: Path) -> N
 
 
 def test_untested_code_stops_the_change_at_the_unit_gate(mypy_cache: Path) -> None:
-    code, out, repo = run_demo(mypy_cache, "--broken=coverage")
+    told, repo = stopped_at_the_unit_gate(mypy_cache, "coverage", exited=6)
 
-    assert code == 1, out
-    assert [int(n) for n in STEP_HEADER.findall(out)] == [1, 2, 3, 4]
-    told = " ".join(out[out.index("The unit gate stopped") :].split())  # as read, unwrapped
-    assert "The unit gate stopped this change at step 4: `pytest --gates` exited 6" in told
     assert re.search(
         r"coverage\.diff: \d+\.\d % of the changed lines are tested; this project asks for "
         r"90\.0 % or more",

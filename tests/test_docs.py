@@ -59,33 +59,41 @@ def page(name: str) -> str:
     return (DOCS / name).read_text()
 
 
+def fences(name: str, lines: list[str]) -> Iterator[tuple[int, int, str]]:
+    """(opening line, closing line, language) of every fenced code block of page ``name``,
+    indented ones (in a list item) included. A fence left open is an error: what follows it
+    would be read as code, or not at all."""
+    fence, start, language = "", 0, ""
+    for number, line in enumerate(lines):
+        stripped = line.strip()
+        opening = re.match(r"(`{3,})(\S*)", stripped)
+        if not fence and opening:
+            fence, start, language = opening.group(1), number, opening.group(2)
+        elif fence and stripped.startswith(fence) and not stripped.strip("`"):
+            yield start, number, language
+            fence = ""
+    assert not fence, f"docs/{name}:{start + 1}: a code fence that is never closed"
+
+
 def blocks() -> Iterator[Block]:
-    """Every fenced code block of every page, with its language."""
+    """Every fenced code block of every page, with its language, its indentation removed."""
     for path in sorted(DOCS.glob("*.md")):
-        fence, language, lines = "", "", list[str]()
-        for line in path.read_text().splitlines():
-            opening = re.match(r"(`{3,})(\S*)", line)
-            if not fence and opening:
-                fence, language, lines = opening.group(1), opening.group(2), []
-            elif fence and line.startswith(fence) and not line.strip("`"):
-                yield Block(path.name, language, "\n".join(lines) + "\n")
-                fence = ""
-            elif fence:
-                lines.append(line)
+        lines = path.read_text().splitlines()
+        for start, end, language in fences(path.name, lines):
+            indent = lines[start][: len(lines[start]) - len(lines[start].lstrip())]
+            text = [line.removeprefix(indent) for line in lines[start + 1 : end]]
+            yield Block(path.name, language, "\n".join(text) + "\n")
 
 
 def sections(name: str) -> list[Section]:
     """The sections of a page by heading, ignoring `#` lines inside code blocks."""
     lines = page(name).splitlines()
-    headings, fence = [], ""
-    for number, line in enumerate(lines):
-        opening = re.match(r"`{3,}", line)
-        if opening and not fence:
-            fence = opening.group(0)
-        elif fence and line.startswith(fence) and not line.strip("`"):
-            fence = ""
-        elif not fence and (title := re.match(r"(#+) (.*)", line)):
-            headings.append((number, len(title.group(1)), title.group(2)))
+    code = {n for start, end, _ in fences(name, lines) for n in range(start, end + 1)}
+    headings = [
+        (number, len(title.group(1)), title.group(2))
+        for number, line in enumerate(lines)
+        if number not in code and (title := re.match(r"(#+) (.*)", line))
+    ]
     found = []
     for index, (number, level, heading) in enumerate(headings):
         end = next((n for n, lv, _ in headings[index + 1 :] if lv <= level), len(lines))
@@ -208,13 +216,20 @@ def exit_code_page(module: str) -> str:
     return "gates.md" if module.startswith(pytest_side) else "cli.md"
 
 
+def exit_code_rows(name: str) -> str:
+    """The rows of the page's exit code tables (those whose first column is `code`), and only
+    those: a `| 1 |` row of another table documents no exit code."""
+    tables = re.findall(r"^\| code \|.*\n\|[- |]+\|\n((?:\|.*\n)*)", page(name), re.M)
+    return "".join(tables)
+
+
 def test_every_exit_code_is_in_an_exit_code_table() -> None:
     codes = exit_codes()
     assert any(name == "EXIT_GATE_FAILED" for _, name, _ in codes)
     missing = []
     for module, name, value in codes:
         where = exit_code_page(module)
-        if not re.search(rf"^\| {value} \|", page(where), re.M):
+        if not re.search(rf"^\| {value} \|", exit_code_rows(where), re.M):
             missing.append(f"docs/{where}: exit code {value} ({module}.{name}) has no table row")
     assert not missing, "\n".join(missing)
 
@@ -512,7 +527,7 @@ def test_the_index_links_every_page() -> None:
 def shell_lines(block: Block) -> Iterator[str]:
     """The command lines of a block: console prompts, shell lines, workflow ``run`` steps."""
     if block.language == "yaml":
-        yield from _runs(yaml.safe_load(block.text))
+        yield from run_lines(yaml.safe_load(block.text))
         return
     for line in block.text.replace("\\\n", " ").splitlines():
         if block.language != "console":
@@ -521,17 +536,18 @@ def shell_lines(block: Block) -> Iterator[str]:
             yield line[2:]
 
 
-def _runs(node: Any) -> Iterator[str]:
+def run_lines(node: Any) -> Iterator[str]:
+    """The lines of every ``run`` step in a GitHub Actions workflow, or any part of one."""
     if isinstance(node, dict):
         for key, value in node.items():
             if key == "run" and isinstance(value, str):
                 # A GitHub expression is replaced before the shell sees the line.
                 yield from re.sub(r"\$\{\{[^}]*\}\}", "/tmp/runner", value).splitlines()
             else:
-                yield from _runs(value)
+                yield from run_lines(value)
     elif isinstance(node, list):
         for item in node:
-            yield from _runs(item)
+            yield from run_lines(item)
 
 
 def split_commands(line: str) -> Iterator[list[str]]:

@@ -216,9 +216,12 @@ DEFAULT_VARIANTS = {
 class _Reader:
     """Pops typed values out of one TOML table and reports leftovers as unknown keys."""
 
-    def __init__(self, file: Path | None, dotted: str, table: Any) -> None:
+    def __init__(
+        self, file: Path | None, dotted: str, table: Any, environ: Mapping[str, str]
+    ) -> None:
         self.file = file
         self.dotted = dotted
+        self.environ = environ  # what `overridden` looks in
         if not isinstance(table, dict):
             self.fail(dotted, f"must be a table, got {_show(table)}")
         self.table: dict[str, Any] = dict(table)
@@ -260,8 +263,22 @@ class _Reader:
             self.fail(self.key(name), f"expected one of {', '.join(allowed)}, got {_show(value)}")
         return value
 
+    def overridden(self, name: str, value: str, allowed: tuple[str, ...] = ()) -> str:
+        """``value`` (read from the file), or the environment's non-empty override of ``name``,
+        which must be one of ``allowed`` when given."""
+        variable = env_override_name(self.key(name).removeprefix(SECTION + "."))
+        override = self.environ.get(variable, "")
+        if not override:
+            return value
+        if allowed and override not in allowed:
+            raise ConfigError(
+                f"{variable}: expected one of {', '.join(allowed)}, got {override!r} "
+                f"(it overrides {self.key(name)})"
+            )
+        return override
+
     def sub(self, name: str) -> _Reader:
-        return _Reader(self.file, self.key(name), self.table.pop(name, {}))
+        return _Reader(self.file, self.key(name), self.table.pop(name, {}), self.environ)
 
     def done(self) -> None:
         for name in self.table:
@@ -294,7 +311,7 @@ def parse(
 ) -> Config:
     """The configuration in ``document``, with the environment's database overrides applied."""
     section = document.get("tool", {}).get("worktree-gates", {})
-    top = _Reader(path, SECTION, section)
+    top = _Reader(path, SECTION, section, os.environ if environ is None else environ)
     main_branch = top.get("main-branch", str, "main", "a branch name")
     worktrees_dir = top.get("worktrees-dir", str, ".worktrees", "a directory path")
     branch_prefix = top.get("branch-prefix", str, "feature/", "a branch name prefix")
@@ -303,7 +320,7 @@ def parse(
     checks = _checks(top.sub("checks"))
     gates = _gates(top.sub("gates"), checks)
     variants = _variants(top.sub("variants"), gates)
-    databases = _databases(top.sub("databases"), os.environ if environ is None else environ)
+    databases = _databases(top.sub("databases"))
     worktree_table = top.sub("worktree")
     worktree = WorktreeConfig(setup=worktree_table.strings("setup", ()))
     worktree_table.done()
@@ -466,16 +483,8 @@ def _variants(reader: _Reader, gates: Mapping[str, Gate]) -> dict[str, Variant]:
     return variants
 
 
-def _databases(reader: _Reader, environ: Mapping[str, str]) -> DatabasesConfig:
-    backend = reader.choice("backend", "auto", BACKENDS)
-    variable = env_override_name("databases.backend")
-    if environ.get(variable):
-        backend = environ[variable]
-        if backend not in BACKENDS:
-            raise ConfigError(
-                f"{variable}: expected one of {', '.join(BACKENDS)}, got {backend!r} "
-                f"(it overrides {SECTION}.databases.backend)"
-            )
+def _databases(reader: _Reader) -> DatabasesConfig:
+    backend = reader.overridden("backend", reader.choice("backend", "auto", BACKENDS), BACKENDS)
     ports = _port_range(reader)
     network = reader.choice("network", "bridge", NETWORKS)
     engines = []
@@ -497,7 +506,7 @@ def _databases(reader: _Reader, environ: Mapping[str, str]) -> DatabasesConfig:
                 name=name,
                 image=table.get("image", str, DEFAULT_IMAGES[name], "an image reference"),
                 database=database,
-                url=_url(table, environ.get(env_override_name(f"databases.{name}.url"))),
+                url=table.overridden("url", table.get("url", str, "", "a server URL")),
                 setup=table.strings("setup", ()),
                 fingerprint=table.strings("fingerprint", ()),
                 env=pairs,
@@ -506,11 +515,6 @@ def _databases(reader: _Reader, environ: Mapping[str, str]) -> DatabasesConfig:
         table.done()
     reader.done()
     return DatabasesConfig(backend, tuple(engines), ports, network)
-
-
-def _url(table: _Reader, override: str | None) -> str:
-    configured = table.get("url", str, "", "a server URL")  # read even when overridden
-    return override or configured
 
 
 # Database names become SQL identifiers and container names: keep them boring.
