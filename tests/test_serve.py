@@ -537,3 +537,24 @@ def test_a_command_that_cannot_be_executed_fails_the_gate(pytester: pytest.Pytes
     result.stdout.fnmatch_lines(["serve.health*could not start: *Exec format error*FAIL"])
     assert health(report)["details"]["command"] == f"./serve.sh --port {app_lease(root)}"
     assert not (root / "pids").exists()
+
+
+def test_a_command_given_as_a_path_is_found_from_a_subdirectory(
+    pytester: pytest.Pytester,
+) -> None:
+    """A relative program path is the project root's, where the app starts, not pytest's cwd."""
+    table = serve_table().replace("python app.py", "./serve.sh")
+    root = pytester.path
+    (root / "serve.sh").write_text(f'#!/bin/sh\nexec "{sys.executable}" app.py "$@"\n')
+    (root / "serve.sh").chmod(0o755)
+    project(root, table)
+    (root / "sub").mkdir()
+    report = root / "gate.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--gates=integration", "-p", "no:cacheprovider",
+         f"--gates-report=json:{report}", str(root / "test_app.py")],
+        cwd=root / "sub", capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert health(json.loads(report.read_text()))["passed"] is True
+    assert_nothing_left(root)

@@ -61,10 +61,21 @@ def render(serve: ServeConfig, port: int) -> tuple[list[str], dict[str, str]]:
     return words, {name: value.format(port=port) for name, value in serve.env}
 
 
-def require_program(gate: Gate) -> str:
+def find_program(word: str, root: Path) -> str | None:
+    """The program a command's first word names, as the app started in ``root`` runs it.
+
+    A path (``./serve.sh``, ``bin/app``) is relative to the project root, where the app starts,
+    not to wherever pytest was run from; a bare name is looked up on PATH.
+    """
+    if os.sep in word and not os.path.isabs(word):
+        word = str(root / word)
+    return shutil.which(word, path=search_path())
+
+
+def require_program(gate: Gate, root: Path) -> str:
     """The absolute path of the serve command's program, or one error naming it."""
     program = shlex.split(serve_of(gate).command)[0]
-    found = shutil.which(program, path=search_path())
+    found = find_program(program, root)
     if found is None:
         raise GatesError(
             f"serve command {program!r} not found; install it or change "
@@ -135,7 +146,7 @@ def start(serve: ServeConfig, reservation: Reservation, root: Path, *, own_group
     the terminal's group so that Ctrl-C and the terminal reach it as if typed by hand.
     """
     words, extra = render(serve, reservation.port)
-    program = shutil.which(words[0], path=search_path()) or words[0]
+    program = find_program(words[0], root) or words[0]
     env = {**git.clean_env(), **extra, "PATH": search_path(), URL_VARIABLE: reservation.url}
     log = log_path(reservation.repo, reservation.port)
     log.parent.mkdir(parents=True, exist_ok=True)

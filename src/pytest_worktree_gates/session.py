@@ -80,7 +80,7 @@ def prepare(early_config: pytest.Config, options: Any) -> GateSetup:
     if gate.serve and not appfixture.served_by_parent() and not options.collectonly:
         from pytest_worktree_gates import serving
 
-        serving.require_program(gate)
+        serving.require_program(gate, loaded.root)
         if repo is None:
             raise GatesError(
                 f"gate {gate.name!r} serves the app on a port leased in the repository's state, "

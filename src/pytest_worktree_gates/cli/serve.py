@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     context = here()
     gate = context.config.gate(args.gate)
     serve = serving.serve_of(gate)
-    serving.require_program(gate)
+    serving.require_program(gate, context.config.root)
     # Only the engines whose table has `env`, as `pytest` exports them (none: nothing starts).
     place = Place(context.config, context.repo)
     os.environ.update(Provider(context.config.root, _place=place).exported())
