@@ -54,6 +54,12 @@ def main():
         with open(os.environ["WTG_TOOL_LOG"] + ".child", "w") as note:
             note.write(str(child.pid))
         time.sleep(300)
+    if any("hold" in open(name).read() for name in files if os.path.exists(name)):
+        release = os.environ["WTG_TOOL_LOG"] + ".release"
+        for _ in range(600):  # until the test lets it go (30 s at most)
+            if os.path.exists(release):
+                break
+            time.sleep(0.05)
     if any("pool" in open(name).read() for name in files if os.path.exists(name)):
         import multiprocessing
 
@@ -304,16 +310,36 @@ def start_server(tmp_path: Path, script: Path, log: Path, **settings: str) -> St
     return Started(root, env, wait_for_server(script))
 
 
-def run_sleeper(tmp_path: Path, script: Path, log: Path) -> preload.Forked:
+def run_sleeper(
+    tmp_path: Path, script: Path, log: Path, content: str = "sleep\n"
+) -> preload.Forked:
     """A run through the API that sleeps (and starts a child that sleeps), once a server is up."""
     started = start_server(tmp_path, script, log)
-    (started.root / "slow.py").write_text("sleep\n")
+    (started.root / "slow.py").write_text(content)
     argv = [script.name, "slow.py"]
     with open(os.devnull, "wb") as null:
         fd = null.fileno()
         forked = preload.run(str(script), argv, str(started.root), started.env, fd, fd)
     assert forked is not None
     return forked
+
+
+def test_sigterm_lets_the_runs_in_flight_finish_and_takes_no_new_one(
+    tmp_path: Path, tools: Path
+) -> None:
+    script = write_tool(tools)
+    log = tmp_path / "tool.log"
+    forked = run_sleeper(tmp_path, script, log, "hold\n")  # runs until released
+    # The run's parent (a fork shares the server's command line, and for a moment its socket).
+    server = int(Path(f"/proc/{forked.pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    assert server in servers(script)
+    wait_until(lambda: len(records(log)) == 1, "the run to start")
+    os.kill(server, signal.SIGTERM)
+    wait_until(lambda: not listening(server), "the server to stop listening", 10)
+    assert alive(server) and forked.poll() is None  # still there for the run in flight
+    Path(f"{log}.release").touch()
+    assert forked.wait() == 0  # finished, and its exit reported
+    wait_until(lambda: not alive(server), "the server to exit once its run is done", 10)
 
 
 def test_kill_stops_the_run_and_what_it_started(tmp_path: Path, tools: Path) -> None:

@@ -301,6 +301,7 @@ class Server:
         self.runs: dict[int, socket.socket] = {}  # pid -> its client's connection
         self.files: dict[str, Stamp] = {}
         self.stopping = False
+        self.terminating = False  # SIGTERM came: see _terminate
 
     def preload(self) -> None:
         """Import what the script imports, as running it would, from its own directory."""
@@ -326,7 +327,7 @@ class Server:
         os.set_blocking(wake_write, False)
         signal.set_wakeup_fd(wake_write)
         signal.signal(signal.SIGCHLD, lambda *_: None)
-        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGTERM, self._terminate)
         self.listener.listen(16)
         self.selector.register(self.listener, selectors.EVENT_READ)
         self.selector.register(wake_read, selectors.EVENT_READ)
@@ -341,18 +342,27 @@ class Server:
                     self._reap()
                 else:
                     self._client_spoke(selected.fileobj)  # type: ignore[arg-type]
-            if self.runs or any(s.fileobj is self.listener for s, _ in events):
+            if self.terminating:
+                self._stop()
+            elif self.runs or any(s.fileobj is self.listener for s, _ in events):
                 last = monotonic()
             elif monotonic() - last >= self.idle or not os.path.isdir(self.root):
                 self._stop()
 
-    def _stop(self, *_: object) -> None:
+    def _terminate(self, *_: object) -> None:
+        # Only a flag: closing the listener here could pull it from under an accept() that
+        # select has just cleared. The loop stops between its own calls (the wake pipe wakes
+        # it), and finishes the runs it has.
+        self.terminating = True
+
+    def _stop(self) -> None:
         if not self.stopping:
             self.stopping = True
             self.selector.unregister(self.listener)
             self.listener.close()  # frees the name: a new server may start at once
 
     def _accept(self) -> None:
+        import selectors
         import socket
         from contextlib import suppress
 
@@ -381,7 +391,7 @@ class Server:
                 os.setpgid(pid, pid)  # also done in the child: whichever comes first
             self.runs[pid] = connection
             # Watched from now on: a client gone before or after the reply kills the run.
-            self.selector.register(connection, 1)
+            self.selector.register(connection, selectors.EVENT_READ)
             connection.sendall(b"run %d\n" % pid)
             connection.setblocking(False)
         except OSError:
